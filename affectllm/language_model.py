@@ -1,0 +1,90 @@
+"""Building the language model: any AutoModelForCausalLM by id/path/registry name or from a config,
+optionally 4-bit (bitsandbytes NF4), with LoRA (peft) on the LLM only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+REGISTRY_PREFIX = "registry:"
+
+
+def resolve_text_model(name: str) -> str:
+    """Map ``registry:<name>`` to the converted local folder of an embedded model; other names pass through."""
+    if name.startswith(REGISTRY_PREFIX):
+        key = name[len(REGISTRY_PREFIX):]
+        if key == "gemma-3-270m":
+            from affectllm.offline.gemma import ensure_gemma
+
+            return str(ensure_gemma())
+        raise ValueError(f"{name!r}: unknown embedded model; known: registry:gemma-3-270m")
+    return name
+
+
+def bnb_4bit_config(compute_dtype: torch.dtype = torch.bfloat16):
+    """The QLoRA quantisation: 4-bit NF4 with double quantisation."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=compute_dtype)
+
+
+def check_quantization_supported() -> None:
+    """bitsandbytes 4-bit needs its native library; raise a clear error where it cannot run."""
+    try:
+        import bitsandbytes  # noqa: F401
+        from bitsandbytes.functional import quantize_4bit
+
+        quantize_4bit(torch.zeros(64, dtype=torch.float32), quant_type="nf4")
+    except Exception as e:  # noqa: BLE001
+        raise RuntimeError(
+            f"4-bit quantization is not available on this machine ({type(e).__name__}: {e}). "
+            "Install bitsandbytes with a backend for your hardware, or load without quantization='4bit'."
+        ) from e
+
+
+def build_language_model(config, load_weights: bool = True, dtype: torch.dtype | None = None,
+                         quantization: str | None = None, llm_kwargs: dict[str, Any] | None = None):
+    """The causal LM named by ``config.text_model`` (weights loaded) or built from ``config.text_config``."""
+    from transformers import AutoModelForCausalLM
+
+    kwargs = dict(llm_kwargs or {})
+    if dtype is not None:
+        kwargs["dtype"] = dtype
+    if config.text_model is not None and load_weights:
+        if quantization == "4bit":
+            check_quantization_supported()
+            kwargs["quantization_config"] = bnb_4bit_config(dtype or torch.bfloat16)
+        elif quantization not in (None, "none"):
+            raise ValueError(f"quantization={quantization!r}: supported values are None and '4bit'")
+        return AutoModelForCausalLM.from_pretrained(resolve_text_model(config.text_model), **kwargs), True
+    if config.text_config is None:
+        raise ValueError("AffectLLMConfig needs `text_model` (id, path or registry name) or `text_config`")
+    if quantization == "4bit":
+        raise ValueError("quantization='4bit' needs pretrained weights (`text_model`), not a random text_config")
+    model = AutoModelForCausalLM.from_config(config.text_config, dtype=dtype or torch.float32)
+    return model, False
+
+
+def apply_lora(model, lora_spec, quantized: bool = False):
+    """Wrap the LLM with peft LoRA; every non-LoRA LLM weight stays frozen."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    from affectllm.configuration_affectllm import DEFAULT_LORA_TARGETS
+
+    if quantized:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    targets = lora_spec.target_modules or _present_targets(model, DEFAULT_LORA_TARGETS)
+    cfg = LoraConfig(r=lora_spec.r, lora_alpha=lora_spec.alpha, lora_dropout=lora_spec.dropout,
+                     target_modules=targets, bias="none", task_type="CAUSAL_LM")
+    return get_peft_model(model, cfg)
+
+
+def _present_targets(model, candidates: list[str]) -> list[str]:
+    names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+    found = [t for t in candidates if t in names]
+    if not found:
+        raise ValueError(f"none of the default LoRA targets {candidates} exist in {type(model).__name__}; "
+                         "set lora_config.target_modules")
+    return found

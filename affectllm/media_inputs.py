@@ -1,0 +1,154 @@
+"""Media items as the processor sees them, and their batching into tower input tensors.
+
+A ``MediaItem`` is one video, image or audio part of a message after decoding: frames (or main-face crops)
+with timestamps for the vision tower, a 16 kHz mono waveform for the audio and Whisper towers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+SAMPLE_RATE = 16000
+
+
+@dataclass
+class MediaItem:
+    kind: str  # "video" | "image" | "audio"
+    vision: np.ndarray | None = None  # [T, H, W, 3] uint8 RGB (frames or face crops)
+    timestamps: np.ndarray | None = None  # [T] seconds
+    audio: np.ndarray | None = None  # [S] float32, 16 kHz mono
+    source: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)  # e.g. face frames found, duration
+
+
+def to_media_item(part: dict[str, Any], processor) -> MediaItem:
+    """One content part ({"type": "video"|"image"|"audio", ...}) -> a decoded MediaItem."""
+    kind = part.get("type")
+    if kind not in ("video", "image", "audio"):
+        raise ValueError(f"content part type {kind!r} unknown; use text, video, image or audio")
+    value = part.get(kind, part.get("path", part.get("url")))
+    if isinstance(value, MediaItem):
+        return value
+    vision_cfg = processor.vision or {}
+    num_frames = int(vision_cfg.get("num_frames", 8))
+    if kind == "audio":
+        audio = _load_audio(value)
+        return MediaItem("audio", audio=audio, source=_name(value))
+    if kind == "image":
+        frames = _load_image(value)[None]  # [1, H, W, 3]
+        item = MediaItem("image", vision=frames, timestamps=np.zeros(1, np.float32), source=_name(value))
+    else:
+        if isinstance(value, dict):
+            frames, ts, audio = value["frames"], value.get("timestamps"), value.get("audio")
+            ts = np.arange(len(frames), dtype=np.float32) if ts is None else np.asarray(ts, np.float32)
+        else:
+            from affectllm.media import MediaError, load_audio, load_frames
+
+            fr = load_frames(value, num_frames=num_frames)
+            frames, ts = fr.images, fr.timestamps
+            try:
+                audio = load_audio(value)
+            except MediaError:
+                audio = None  # a silent video: the audio towers simply get no tokens
+        item = MediaItem("video", vision=np.asarray(frames), timestamps=np.asarray(ts, np.float32),
+                         audio=None if audio is None else np.asarray(audio, np.float32).reshape(-1),
+                         source=_name(value))
+    if vision_cfg.get("input") == "faces":
+        _to_face_crops(item, int(vision_cfg.get("image_size", 48)))
+    return item
+
+
+def _to_face_crops(item: MediaItem, size: int) -> None:
+    """Replace frames by main-face crops; no face found -> no vision tokens (recorded as evidence)."""
+    from affectllm.perception.faces import crop_faces, track_main_face
+    from affectllm.media import Frames
+
+    frames = Frames(images=item.vision, timestamps=item.timestamps)
+    track = track_main_face(frames)
+    crops, kept = crop_faces(frames, track, size=size)
+    item.info["face_frames"] = int(len(crops))
+    item.info["frames"] = int(len(item.vision))
+    if len(crops) == 0:
+        item.vision, item.timestamps = None, None
+    else:
+        item.vision = crops
+        item.timestamps = np.asarray(item.timestamps)[np.asarray(kept)]
+
+
+def _name(value: Any) -> str | None:
+    return str(value) if isinstance(value, (str, Path)) else None
+
+
+def _load_audio(value: Any) -> np.ndarray:
+    if isinstance(value, (str, Path)):
+        from affectllm.media import load_audio
+
+        return load_audio(value, sr=SAMPLE_RATE)
+    if isinstance(value, torch.Tensor):
+        value = value.cpu().numpy()
+    return np.asarray(value, dtype=np.float32).reshape(-1)
+
+
+def _load_image(value: Any) -> np.ndarray:
+    if isinstance(value, (str, Path)):
+        from affectllm.media import load_image
+
+        return load_image(value)
+    if hasattr(value, "convert"):  # PIL
+        return np.asarray(value.convert("RGB"))
+    arr = np.asarray(value)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=-1)
+    return arr.astype(np.uint8)
+
+
+def preprocess_frames(frames: np.ndarray, cfg: dict[str, Any]) -> torch.Tensor:
+    """[T, H, W, 3] uint8 -> [T, C, S, S] float: resize shorter side, centre crop, (grey,) normalise."""
+    import torchvision.transforms.v2.functional as F
+
+    size = int(cfg.get("image_size", 224))
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # [T, 3, H, W] uint8
+    x = F.resize(x, size, antialias=True)
+    x = F.center_crop(x, [size, size])
+    x = x.float() / 255.0
+    if cfg.get("grayscale"):
+        x = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).unsqueeze(1)  # [T, 1, S, S]
+    c = x.shape[1]
+    mean = torch.tensor(cfg.get("mean", [0.5] * c), dtype=torch.float32)[:c].view(1, c, 1, 1)
+    std = torch.tensor(cfg.get("std", [0.5] * c), dtype=torch.float32)[:c].view(1, c, 1, 1)
+    return (x - mean) / std
+
+
+def prepare_vision_batch(items: list[MediaItem], cfg: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """-> pixel_values [N, T, C, S, S], pixel_mask [N, T], video_timestamps [N, T] (padded to the longest T)."""
+    if not items:
+        return {}
+    tensors = [preprocess_frames(it.vision, cfg) for it in items]
+    t_max = max(t.shape[0] for t in tensors)
+    pv = torch.zeros(len(items), t_max, *tensors[0].shape[1:])
+    mask = torch.zeros(len(items), t_max, dtype=torch.bool)
+    ts = torch.zeros(len(items), t_max)
+    for i, (t, it) in enumerate(zip(tensors, items)):
+        pv[i, : t.shape[0]] = t
+        mask[i, : t.shape[0]] = True
+        ts[i, : t.shape[0]] = torch.as_tensor(it.timestamps, dtype=torch.float32)
+    return {"pixel_values": pv, "pixel_mask": mask, "video_timestamps": ts}
+
+
+def prepare_audio_batch(items: list[MediaItem], max_samples: int) -> dict[str, torch.Tensor]:
+    """-> input_values [N, S] float32 16 kHz (right-padded) and input_values_mask [N, S] bool."""
+    if not items:
+        return {}
+    waves = [np.asarray(it.audio, np.float32)[:max_samples] for it in items]
+    n = max(max(len(w) for w in waves), 1)
+    iv = torch.zeros(len(waves), n)
+    mask = torch.zeros(len(waves), n, dtype=torch.bool)
+    for i, w in enumerate(waves):
+        iv[i, : len(w)] = torch.from_numpy(w)
+        mask[i, : len(w)] = True
+    return {"input_values": iv, "input_values_mask": mask}

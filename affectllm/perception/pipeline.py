@@ -1,0 +1,189 @@
+"""Perception of one input: decode it, run the cue experts, and describe what they found.
+
+``perceive`` turns a path (or arrays) into a ``Perception``: sampled frames with timestamps, the 16 kHz
+audio track, the main face's expression probabilities, prosody, and the Whisper transcript with its
+language. ``cue_lines`` renders that as short text lines the language model reads in its prompt; ``evidence``
+is the same information as numbers for the report. Experts load once per process (``Experts``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from affectllm.media_inputs import MediaItem
+
+EMOTION_WORDS = {
+    "happy", "glad", "great", "love", "wonderful", "excited", "thanks", "sad", "sorry", "miss", "cry", "angry",
+    "hate", "unfair", "furious", "afraid", "scared", "fear", "worried", "nervous", "surprised", "wow", "disgusting",
+    "gross", "tired", "bored", "proud", "relieved", "upset", "annoyed", "terrible", "awful", "amazing", "fun",
+}
+
+
+@dataclass
+class Perception:
+    source: str | None
+    kind: str  # video | audio | image | text
+    duration: float = 0.0
+    frames: np.ndarray | None = None  # [T, H, W, 3] uint8
+    timestamps: np.ndarray | None = None  # [T] s
+    audio: np.ndarray | None = None  # [S] float32 16 kHz
+    face: dict[str, Any] = field(default_factory=dict)
+    voice: dict[str, Any] = field(default_factory=dict)
+    text: dict[str, Any] = field(default_factory=dict)
+    transcript: str | None = None
+    language: str | None = None
+    subtitle: str | None = None
+    face_crops: np.ndarray | None = None  # [T', 48, 48, 3] main-face crops
+    face_times: np.ndarray | None = None
+
+    def media_item(self) -> MediaItem | None:
+        """The decoded media as the processor's MediaItem (face crops already made where available)."""
+        if self.kind == "text":
+            return None
+        kind = "audio" if self.frames is None else ("image" if self.kind == "image" else "video")
+        return MediaItem(kind, vision=self.frames, timestamps=self.timestamps, audio=self.audio, source=self.source)
+
+    def evidence(self) -> dict[str, Any]:
+        return {"face": self.face, "voice": self.voice, "text": self.text}
+
+
+class Experts:
+    """The cue experts, loaded lazily and kept for the process: Whisper ASR, face expression, prosody."""
+
+    def __init__(self, whisper: str | None = "base", device: str = "cpu", faces: bool = True) -> None:
+        self.whisper_name = whisper
+        self.device = device
+        self.faces = faces
+        self._asr = None
+        self._expr = None
+
+    @property
+    def asr(self):
+        if self._asr is None and self.whisper_name:
+            from affectllm.perception.asr import Transcriber
+
+            self._asr = Transcriber(self.whisper_name, device=self.device)
+        return self._asr
+
+    @property
+    def expression(self):
+        if self._expr is None and self.faces:
+            from affectllm.perception.expression import ExpressionExpert
+
+            self._expr = ExpressionExpert.load(device=self.device)
+        return self._expr
+
+
+def perceive(source: str | Path | None = None, *, video: Any = None, audio: Any = None, image: Any = None,
+             subtitle: str | None = None, experts: Experts | None = None, num_frames: int = 8,
+             start: float | None = None, end: float | None = None) -> Perception:
+    """Decode one input and run every available expert on it. Raises ``MediaError`` for unreadable input."""
+    from affectllm.media import MediaError, load_audio, load_frames, load_image, probe
+
+    experts = experts or Experts()
+    path = source or next((x for x in (video, audio, image) if isinstance(x, (str, Path))), None)
+    p = Perception(source=str(path) if path is not None else None, kind="text", subtitle=subtitle)
+    if path is not None:
+        info = probe(path)
+        p.kind, p.duration = info.kind, float(info.duration_s or 0.0)
+        if info.kind == "image":
+            p.frames, p.timestamps = load_image(path)[None], np.zeros(1, np.float32)
+        elif info.has_video:
+            fr = load_frames(path, num_frames=num_frames, start=start, end=end, max_side=1280)
+            p.frames, p.timestamps = fr.images, fr.timestamps
+        if info.has_audio:
+            try:
+                p.audio = load_audio(path, sr=16000, start=start, end=end)
+            except MediaError:
+                p.audio = None
+        if start is not None or end is not None:
+            p.duration = float((end or p.duration) - (start or 0.0))
+    else:  # arrays given directly
+        if image is not None:
+            from affectllm.media_inputs import _load_image
+
+            p.kind, p.frames, p.timestamps = "image", _load_image(image)[None], np.zeros(1, np.float32)
+        if video is not None:
+            p.kind, p.frames = "video", np.asarray(video["frames"])
+            p.timestamps = np.asarray(video.get("timestamps", np.arange(len(p.frames))), np.float32)
+            audio = video.get("audio", audio)
+        if audio is not None:
+            p.audio = np.asarray(audio, np.float32).reshape(-1)
+            p.kind = "audio" if p.frames is None else p.kind
+            p.duration = max(p.duration, len(p.audio) / 16000)
+    _run_experts(p, experts)
+    return p
+
+
+def _run_experts(p: Perception, experts: Experts) -> None:
+    if p.frames is not None and experts.faces:
+        _faces(p, experts)
+    if p.audio is not None and len(p.audio) >= 1600:
+        from affectllm.perception.prosody import analyse_prosody, describe_prosody
+
+        if experts.asr is not None:
+            tr = experts.asr.transcribe(p.audio)
+            p.transcript, p.language = tr.text.strip(), tr.language
+        words = len(p.transcript.split()) if p.transcript else None
+        pro = analyse_prosody(p.audio, sr=16000, words=words)
+        p.voice = {**_as_dict(pro), "cues": describe_prosody(pro)}
+    elif p.audio is not None:
+        p.voice = {"cues": ["audio too short to analyse"]}
+    words = (p.transcript or "") + " " + (p.subtitle or "")
+    found = sorted({w.strip(".,!?;:'\"").lower() for w in words.split()} & EMOTION_WORDS)
+    p.text = {"emotion_words": found, "exclamations": words.count("!"), "questions": words.count("?")}
+
+
+def _faces(p: Perception, experts: Experts) -> None:
+    from affectllm.media import Frames
+    from affectllm.perception.expression import EXPRESSION_CLASSES
+    from affectllm.perception.faces import crop_faces, track_main_face
+
+    frames = Frames(images=p.frames, timestamps=p.timestamps)
+    track = track_main_face(frames)
+    crops, kept = crop_faces(frames, track, size=48)
+    p.face = {"frames": int(len(p.frames)), "frames_with_face": int(len(crops))}
+    if len(crops) == 0:
+        return
+    p.face_crops, p.face_times = crops, np.asarray(p.timestamps)[np.asarray(kept)]
+    probs = experts.expression.predict(crops)  # [T', 7]
+    mean = probs.mean(0)
+    p.face["mean_probs"] = {c: round(float(v), 4) for c, v in zip(EXPRESSION_CLASSES, mean)}
+    p.face["top"] = EXPRESSION_CLASSES[int(mean.argmax())]
+    p.face["per_frame"] = [{"t": round(float(t), 3), "top": EXPRESSION_CLASSES[int(row.argmax())],
+                            "p": round(float(row.max()), 3)} for t, row in zip(p.face_times, probs)]
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    from dataclasses import asdict, is_dataclass
+
+    d = asdict(obj) if is_dataclass(obj) else dict(obj)
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in d.items()}
+
+
+def cue_lines(p: Perception) -> list[str]:
+    """Short text cues the language model reads: what was said, what the face did, how the voice sounded."""
+    lines = []
+    if p.transcript:
+        lang = f" ({p.language})" if p.language else ""
+        lines.append(f'Speech{lang}: "{p.transcript}"')
+    elif p.audio is not None:
+        lines.append("Speech: none recognised")
+    if p.subtitle:
+        lines.append(f'Subtitle: "{p.subtitle}"')
+    if p.frames is not None:
+        if p.face.get("mean_probs"):
+            top3 = sorted(p.face["mean_probs"].items(), key=lambda kv: -kv[1])[:3]
+            probs = ", ".join(f"{k} {v:.2f}" for k, v in top3)
+            lines.append(f"Face: {probs} (main face in {p.face['frames_with_face']}/{p.face['frames']} frames)")
+        else:
+            lines.append("Face: no face visible")
+    if p.voice.get("cues"):
+        lines.append("Voice: " + "; ".join(p.voice["cues"]))
+    if p.text.get("emotion_words"):
+        lines.append("Emotion words: " + ", ".join(p.text["emotion_words"]))
+    return lines
