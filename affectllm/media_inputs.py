@@ -65,8 +65,8 @@ def to_media_item(part: dict[str, Any], processor) -> MediaItem:
 
 def _to_face_crops(item: MediaItem, size: int) -> None:
     """Replace frames by main-face crops; no face found -> no vision tokens (recorded as evidence)."""
-    from affectllm.perception.faces import crop_faces, track_main_face
     from affectllm.media import Frames
+    from affectllm.perception.faces import crop_faces, track_main_face
 
     frames = Frames(images=item.vision, timestamps=item.timestamps)
     track = track_main_face(frames)

@@ -135,17 +135,18 @@ def _run_experts(p: Perception, experts: Experts) -> None:
         p.voice = {"cues": ["audio too short to analyse"]}
     words = (p.transcript or "") + " " + (p.subtitle or "")
     found = sorted({w.strip(".,!?;:'\"").lower() for w in words.split()} & EMOTION_WORDS)
-    p.text = {"emotion_words": found, "exclamations": words.count("!"), "questions": words.count("?")}
+    p.text = {"asr": p.transcript is not None, "emotion_words": found, "exclamations": words.count("!"),
+              "questions": words.count("?")}
 
 
 def _faces(p: Perception, experts: Experts) -> None:
     from affectllm.media import Frames
     from affectllm.perception.expression import EXPRESSION_CLASSES
-    from affectllm.perception.faces import crop_faces, track_main_face
+    from affectllm.perception.faces import track_main_face
 
     frames = Frames(images=p.frames, timestamps=p.timestamps)
     track = track_main_face(frames)
-    crops, kept = crop_faces(frames, track, size=48)
+    crops, kept = experts.expression.crops(frames, track)  # [T', 48, 48, 3]: the expert's own crop recipe
     p.face = {"frames": int(len(p.frames)), "frames_with_face": int(len(crops))}
     if len(crops) == 0:
         return
@@ -171,7 +172,7 @@ def cue_lines(p: Perception) -> list[str]:
     if p.transcript:
         lang = f" ({p.language})" if p.language else ""
         lines.append(f'Speech{lang}: "{p.transcript}"')
-    elif p.audio is not None:
+    elif p.audio is not None and p.text.get("asr"):
         lines.append("Speech: none recognised")
     if p.subtitle:
         lines.append(f'Subtitle: "{p.subtitle}"')

@@ -122,20 +122,24 @@ class HFVisionTower(VisionTower):
 
 
 class FERVisionTower(VisionTower):
-    """The mini-Xception face-expression network's penultimate features, one token per face crop."""
+    """The mini-Xception face-expression network: its last feature map, pooled (1 token per face crop) or as
+    a 3x3 grid (9 tokens, ``tokens="patch"``). Input: grey 48x48 crops scaled to [-1, 1]."""
 
     def __init__(self, spec, load_weights: bool = True) -> None:
         super().__init__(spec)
-        from affectllm.perception.expression import MiniXception, load_mini_xception
+        from affectllm.perception.expression import ExpressionExpert, MiniXception
 
-        self.net = load_mini_xception() if load_weights else MiniXception()
+        self.net = ExpressionExpert.load().model if load_weights else MiniXception()
         self.source_loaded = load_weights
-        self.tokens_per_frame = 1
-        self.output_dim = self.net.feature_dim
+        self.tokens_per_frame = 1 if spec.tokens == "pooled" else 9
+        self.output_dim = self.net.classifier.in_channels
         self.freeze()
 
     def encode_frames(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.forward_features(x).unsqueeze(1)  # [N, 1, D]
+        fmap = self.net.feature_map(x)  # [N, 128, 3, 3]
+        if self.spec.tokens == "pooled":
+            return fmap.mean(dim=(2, 3)).unsqueeze(1)  # [N, 1, 128]
+        return fmap.flatten(2).transpose(1, 2)  # [N, 9, 128]
 
 
 def _has_cls(cfg) -> int:
