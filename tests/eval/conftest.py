@@ -1,0 +1,35 @@
+"""Fixtures for the evaluation tests: the shared OV-MERD files, and a private AFFECTLLM_HOME so no test writes
+into the user's cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_home(tmp_path_factory: pytest.TempPathFactory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("AFFECTLLM_HOME", str(tmp_path_factory.mktemp("affectllm_home")))
+    mp.delenv("AFFECTLLM_WHEEL_DIR", raising=False)
+    yield
+    mp.undo()
+
+
+@pytest.fixture(scope="session")
+def wheel_dir(shared: Path) -> Path:
+    return shared / "data" / "emotion_wheel"
+
+
+@pytest.fixture(scope="session")
+def ov(shared: Path) -> dict[str, Path]:
+    d = shared / "data" / "mer2024_ov"
+    return {"gt": d / "check-openset.csv", "pred": d / "predict-openset.csv", "groups": d / "openset-synonym.zip"}
+
+
+@pytest.fixture(scope="session")
+def tables(wheel_dir: Path):
+    from affectllm.evaluation.normalise import get_tables
+
+    return get_tables(wheel_dir)
