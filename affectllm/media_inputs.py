@@ -59,18 +59,19 @@ def to_media_item(part: dict[str, Any], processor) -> MediaItem:
                          audio=None if audio is None else np.asarray(audio, np.float32).reshape(-1),
                          source=_name(value))
     if vision_cfg.get("input") == "faces":
-        _to_face_crops(item, int(vision_cfg.get("image_size", 48)))
+        _to_face_crops(item)
     return item
 
 
-def _to_face_crops(item: MediaItem, size: int) -> None:
-    """Replace frames by main-face crops; no face found -> no vision tokens (recorded as evidence)."""
+def _to_face_crops(item: MediaItem) -> None:
+    """Replace frames by main-face crops (the expression net's own crop recipe); no face found -> no vision
+    tokens (the caller records that as evidence, it is not an error)."""
     from affectllm.media import Frames
-    from affectllm.perception.faces import crop_faces, track_main_face
+    from affectllm.perception.expression import ExpressionExpert
+    from affectllm.perception.faces import track_main_face
 
     frames = Frames(images=item.vision, timestamps=item.timestamps)
-    track = track_main_face(frames)
-    crops, kept = crop_faces(frames, track, size=size)
+    crops, kept = ExpressionExpert.crops(frames, track_main_face(frames))  # [T', 48, 48, 3]
     item.info["face_frames"] = int(len(crops))
     item.info["frames"] = int(len(item.vision))
     if len(crops) == 0:
