@@ -67,7 +67,8 @@ class OpenClipVisionTower(VisionTower):
             raise ValueError("vision tower (open_clip): give `model` (e.g. 'ViT-L-14') or an `arch` dict")
         pretrained = spec.pretrained if load_weights else None
         try:
-            model = open_clip.create_model(name, pretrained=pretrained)
+            # the default device (cpu; meta inside `with torch.device("meta")` for --dry-run builds)
+            model = open_clip.create_model(name, pretrained=pretrained, device=torch.get_default_device())
         except RuntimeError as e:
             raise RuntimeError(
                 f"open_clip could not load {name!r} with pretrained={pretrained!r}: {e}. Offline, pass a local "
