@@ -118,10 +118,14 @@ def build_messages(perception, prompt: str | None, use_cues: bool, face_input: b
 
 @torch.no_grad()
 def generate_reports(model, processor, perceptions: list, prompt: str | None = None, max_new_tokens: int = 128,
-                     streamer=None) -> list[EmotionReport]:
-    """Batched greedy generation (left padding) for already-perceived inputs."""
+                     streamer=None, history: list[dict[str, Any]] | None = None) -> list[EmotionReport]:
+    """Batched greedy generation (left padding) for already-perceived inputs.
+
+    ``history``: earlier text turns (``{"role", "content": str}``) placed before each input's user turn, for
+    multi-turn chat; without it the conversation is the single user turn, as ``predict`` builds it.
+    """
     face_input = (processor.vision or {}).get("input") == "faces"
-    convs = [build_messages(p, prompt, model.config.use_cues, face_input) for p in perceptions]
+    convs = [list(history or []) + build_messages(p, prompt, model.config.use_cues, face_input) for p in perceptions]
     batch = processor(convs, add_generation_prompt=True)
     batch = {k: v.to(model.device) if hasattr(v, "to") else v for k, v in batch.items()}
     if "pixel_values" in batch:

@@ -247,8 +247,8 @@ class _Sampler:
         prev: tuple[float, Any] | None = None
         rgb_cache: tuple[float, np.ndarray] | None = None
         i = 0
-        frames = self._frames(seek_to=tlist[0] if self._worth_seeking(keyframes, 0.0, tlist[0]) else None,
-                              need=need)
+        sought = {0} if self._worth_seeking(keyframes, 0.0, tlist[0]) else set()
+        frames = self._frames(seek_to=tlist[0] if sought else None, need=need)
         while i < len(tlist):
             item = next(frames, None)
             if item is None:
@@ -262,7 +262,10 @@ class _Sampler:
                 times.append(pick[0])
                 i += 1
             prev = (t, frame)
-            if i < len(tlist) and self._worth_seeking(keyframes, t, tlist[i]):
+            # Seek at most once per target: index times are decode times, so a seek can land before the
+            # keyframe the index promised, and seeking again for the same target would loop forever.
+            if i < len(tlist) and i not in sought and self._worth_seeking(keyframes, t, tlist[i]):
+                sought.add(i)
                 frames = self._frames(seek_to=tlist[i], need=need)
                 prev = None
         # Targets after the last decoded frame: it is still on screen, unless the data ends early.

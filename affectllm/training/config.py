@@ -127,10 +127,14 @@ class TrainConfig:
         return Path(self.output_dir or Path("runs") / self.name)
 
     def resolve(self, path: str | None) -> Path | None:
-        """A path from the recipe: absolute, else relative to the current folder if it exists there, else to
+        """A path from the recipe: ``cache:REL`` (under the AffectLLM cache), absolute, else relative to the current folder if it exists there, else to
         the repository root above the recipe file (``train/configs/x.yaml`` -> the folder holding ``train``)."""
         if path is None:
             return None
+        if path.startswith("cache:"):  # a file under the AffectLLM cache ($AFFECTLLM_HOME, ~/.cache/affectllm)
+            from affectllm.paths import cache_dir
+
+            return cache_dir(create=False) / path.removeprefix("cache:")
         p = Path(path).expanduser()
         if p.is_absolute() or p.exists() or self.source_file is None:
             return p

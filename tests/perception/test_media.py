@@ -433,3 +433,16 @@ def test_long_audio_is_planned_in_bounded_memory(shared: Path, tmp_path: Path) -
         assert all(s.source == "speech" and s.duration <= 30.0 for s in segments)
         assert len(segments) == pytest.approx(cycles / 2, rel=0.15)  # two 11-s speech runs fit per 30 s
         print(f"{minutes} min: {len(segments)} segments, peak RSS growth {growth[minutes] / 1e6:.1f} MB")
+
+
+@pytest.mark.timeout(300)
+def test_every_frame_count_terminates_on_the_ravdess_clip(shared):
+    """Regression: index times are decode times, so a seek could land before the promised keyframe and the
+    sampler used to seek again for the same target forever (num_frames=4 hung)."""
+    from affectllm.media import load_frames
+
+    clip = shared / "media" / "ravdess" / "01-01-01-01-01-01-01.mp4"
+    for n in range(1, 17):
+        frames = load_frames(clip, num_frames=n)
+        assert frames.images.shape[0] == n
+        assert np.all(np.diff(frames.timestamps) >= 0)
