@@ -43,6 +43,20 @@ class WhisperTower(FrozenTower):
     def fingerprint_payload(self) -> dict:
         return {"tower": "whisper", **self.spec.to_dict()}
 
+    def _apply(self, fn, recurse: bool = True):
+        """Keep LayerNorms in fp32 whatever the tower is cast to: openai-whisper's LayerNorm computes in fp32."""
+        super()._apply(fn, recurse)
+        for module in self.modules():
+            if isinstance(module, torch.nn.LayerNorm):
+                for name, p in module.named_parameters(recurse=False):
+                    if p.is_floating_point() and p.dtype != torch.float32:
+                        setattr(module, name, torch.nn.Parameter(p.float(), requires_grad=p.requires_grad))
+        return self
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.encoder.conv1.weight.dtype
+
     @torch.no_grad()
     def forward(self, input_values: torch.Tensor, input_values_mask: torch.Tensor | None = None) -> TowerOutput:
         from whisper.audio import log_mel_spectrogram

@@ -189,3 +189,14 @@ def test_gradient_checkpointing_trains():
     out = model(**proc(video_msgs(), train=True))
     out.loss.backward()
     assert any(p.grad is not None for n, p in model.named_parameters() if "lora_" in n)
+
+
+def test_bf16_cast_keeps_whisper_layernorms_fp32_and_runs():
+    model, proc = tiny_model_and_processor(text="qwen2", vision=False, audio=False)
+    model.to(torch.bfloat16).eval()
+    lns = [m for m in model.whisper_tower.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert lns and all(m.weight.dtype == torch.float32 for m in lns)
+    assert model.whisper_tower.encoder.conv1.weight.dtype == torch.bfloat16
+    with torch.no_grad():
+        out = model(**proc(video_msgs(answer=None)))
+    assert torch.isfinite(out.logits.float()).all()
