@@ -142,7 +142,7 @@ class AffectLLMForConditionalGeneration(AffectLLMPreTrainedModel, GenerationMixi
                 video_timestamps: torch.Tensor | None = None, input_values: torch.Tensor | None = None,
                 input_values_mask: torch.Tensor | None = None,
                 tower_outputs: dict[str, TowerOutput] | None = None, inputs_embeds: torch.Tensor | None = None,
-                labels: torch.LongTensor | None = None, **kwargs: Any):
+                labels: torch.LongTensor | None = None, logits_to_keep: int | torch.Tensor = 0, **kwargs: Any):
         if inputs_embeds is None:
             # step 1: embed the text; placeholder ids (outside the LLM vocabulary) are embedded as id 0
             placeholder = self._placeholder_mask(input_ids)  # [B, L]
@@ -166,6 +166,12 @@ class AffectLLMForConditionalGeneration(AffectLLMPreTrainedModel, GenerationMixi
             if labels is not None:
                 labels = labels.masked_fill(placeholder, -100)
         # step 3: the language model (loss on answer tokens: labels are -100 elsewhere)
+        if kwargs.get("position_ids") is None and attention_mask is not None and attention_mask.dim() == 2:
+            # left padding: positions count real tokens only, so a batched row equals the same row alone
+            positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # [B, L_total]
+            kwargs["position_ids"] = positions[:, -inputs_embeds.shape[1]:]
+        if logits_to_keep:
+            kwargs["logits_to_keep"] = logits_to_keep
         return self.language_model(inputs_embeds=inputs_embeds, attention_mask=attention_mask, labels=labels,
                                    **kwargs)
 

@@ -200,3 +200,24 @@ def test_bf16_cast_keeps_whisper_layernorms_fp32_and_runs():
     with torch.no_grad():
         out = model(**proc(video_msgs(answer=None)))
     assert torch.isfinite(out.logits.float()).all()
+
+
+def test_left_padded_batch_row_equals_the_row_alone():
+    """Positions come from the attention mask: padding never shifts a row's positions."""
+    model, proc = tiny_model_and_processor(text="llama")
+    with torch.no_grad():
+        for p in model.language_model.parameters():  # a random tiny LM only emits newlines; spread its logits
+            p.add_(torch.randn_like(p) * 0.05)
+    model.eval()
+    short = video_msgs(answer=None)
+    long = [{"role": "user", "content": "A much longer text-only question about how the speaker feels " * 3}]
+    alone = proc([short])
+    both = proc([short, long])
+    assert both["input_ids"].shape[1] > alone["input_ids"].shape[1]  # the short row is left-padded
+    with torch.no_grad():
+        a = model(**alone).logits[0, -1]
+        b = model(**both).logits[0, -1]
+    assert torch.allclose(a, b, atol=1e-4)
+    ga = model.generate(**alone, max_new_tokens=5)[0, alone["input_ids"].shape[1]:]
+    gb = model.generate(**both, max_new_tokens=5)[0, both["input_ids"].shape[1]:]
+    assert torch.equal(ga, gb)

@@ -1,0 +1,188 @@
+"""The captioner: inputs in, one JSON record per input out, in input order, never stopped by a bad input.
+
+Per input: plan its segments (``affectllm.media.plan_segments``: one ``whole`` segment for short inputs,
+speech regions or fixed windows for long ones), perceive each segment (decode, faces, expression, Whisper,
+prosody; ``perceive(start=, end=)`` keeps memory bounded for long files), then generate the report of each
+segment. Generation is batched across segments and inputs (``batch_size`` perceptions per
+``generate_reports`` call, left padding). Any failure becomes an ``error`` record that names the file, the
+problem and the fix; a failing batch is retried item by item so one bad item never costs its neighbours.
+
+The captioner takes an already loaded ``(model, processor)`` so tests, the CLI, shards and Ray actors share it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from affectllm.captioning.inputs import CaptionInput
+from affectllm.captioning.records import empty_record, error_record, fill_record, model_info, segment_entry
+
+DEFAULT_SEGMENT_SECONDS = 30.0
+
+
+def describe_failure(source: str, err: BaseException) -> str:
+    """An error message that names the file, the problem and a fix, for any exception."""
+    from affectllm.media import MediaError
+
+    if isinstance(err, MediaError):
+        return str(err)
+    if isinstance(err, MemoryError):
+        return f"{source}: ran out of memory while processing it; use a smaller --segment-seconds or --batch-size"
+    detail = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return (f"{source}: could not be processed ({type(err).__name__}{': ' + detail if detail else ''}); "
+            "check that the file plays in a media player or convert it to mp4/wav, and report the bug if it does")
+
+
+@dataclass
+class _Unit:
+    """One segment of one input: its perception, then its report (or error)."""
+
+    start: float
+    end: float
+    kind: str
+    perception: Any = None
+    report: Any = None
+    error: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.report is not None or self.error is not None
+
+
+@dataclass
+class _Job:
+    item: CaptionInput
+    units: list[_Unit] = field(default_factory=list)
+    error: str | None = None
+    perceive_s: float = 0.0
+    generate_s: float = 0.0
+    started: float = 0.0
+
+    @property
+    def done(self) -> bool:
+        return self.error is not None or all(u.done for u in self.units)
+
+
+class Captioner:
+    """Caption inputs with a loaded AffectLLM model.
+
+    ``experts`` default to the model's own (``affectllm.api.experts_for``); tests pass
+    ``Experts(whisper=None)`` to run without Whisper weights. ``generate`` replaces the batched report
+    generation and must accept ``affectllm.api.generate_reports``' arguments; by default it is the lean greedy
+    loop of ``fast_decode`` (the same tokens as ``generate``, less overhead) when the model's generation config
+    is plain greedy, else ``generate_reports``.
+    """
+
+    def __init__(self, model: Any, processor: Any, experts: Any = None,
+                 segment_seconds: float = DEFAULT_SEGMENT_SECONDS, prompt: str | None = None,
+                 max_new_tokens: int = 128, batch_size: int = 1, use_vad: bool = True,
+                 generate: Callable[..., list[Any]] | None = None) -> None:
+        from affectllm.api import experts_for, generate_reports
+        from affectllm.captioning.fast_decode import fast_generate_reports, lean_supported
+
+        if segment_seconds <= 0:
+            raise ValueError(f"segment_seconds must be positive, got {segment_seconds}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.model, self.processor = model, processor
+        self.experts = experts if experts is not None else experts_for(model)
+        self.segment_seconds = float(segment_seconds)
+        self.prompt = prompt
+        self.max_new_tokens = int(max_new_tokens)
+        self.batch_size = int(batch_size)
+        self.use_vad = use_vad
+        self.num_frames = int((processor.vision or {}).get("num_frames", 8))
+        self._generate = generate or (fast_generate_reports if lean_supported(model) else generate_reports)
+        self.model_info = model_info(model)
+
+    # --- public ------------------------------------------------------------------------------------
+    def caption_one(self, item: CaptionInput) -> dict[str, Any]:
+        """The record of one input (generation unbatched)."""
+        return next(iter(self.caption([item])))
+
+    def caption(self, items: Iterable[CaptionInput]) -> Iterator[dict[str, Any]]:
+        """Records for ``items``, yielded in input order as soon as each input's segments are all generated."""
+        pending: list[_Job] = []
+        queue: list[tuple[_Job, _Unit]] = []
+        for item in items:
+            job = self._perceive(item)
+            pending.append(job)
+            queue.extend((job, u) for u in job.units if u.perception is not None)
+            while len(queue) >= self.batch_size:
+                self._run_batch(queue[: self.batch_size])
+                queue = queue[self.batch_size:]
+            while pending and pending[0].done:
+                yield self._record(pending.pop(0))
+        if queue:
+            self._run_batch(queue)
+        while pending:
+            yield self._record(pending.pop(0))
+
+    # --- steps -------------------------------------------------------------------------------------
+    def _perceive(self, item: CaptionInput) -> _Job:
+        """Plan segments and perceive each; failures are recorded on the job or the unit, never raised."""
+        from affectllm.media import plan_segments
+        from affectllm.perception.pipeline import perceive
+
+        job = _Job(item, started=time.perf_counter())
+        try:
+            segments = plan_segments(item.path, segment_seconds=self.segment_seconds, use_vad=self.use_vad)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:  # noqa: BLE001 - any failure is this input's error record
+            job.error = describe_failure(item.path, e)
+            job.perceive_s = time.perf_counter() - job.started
+            return job
+        whole = len(segments) == 1 and segments[0].source == "whole"
+        for seg in segments:
+            unit = _Unit(seg.start, seg.end, seg.source)
+            try:
+                window = {} if whole else {"start": seg.start, "end": seg.end}
+                unit.perception = perceive(item.path, subtitle=item.subtitle, experts=self.experts,
+                                           num_frames=self.num_frames, **window)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as e:  # noqa: BLE001
+                unit.error = describe_failure(item.path if whole else f"{item.path} [{seg.start:.1f}-{seg.end:.1f} s]", e)
+            job.units.append(unit)
+        job.perceive_s = time.perf_counter() - job.started
+        return job
+
+    def _run_batch(self, batch: list[tuple[_Job, _Unit]]) -> None:
+        """Generate the reports of a batch of units; on failure, retry one by one to isolate the bad one."""
+        t0 = time.perf_counter()
+        try:
+            reports = self._generate(self.model, self.processor, [u.perception for _, u in batch],
+                                     prompt=self.prompt, max_new_tokens=self.max_new_tokens)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:  # noqa: BLE001
+            if len(batch) > 1:
+                for pair in batch:
+                    self._run_batch([pair])
+                return
+            job, unit = batch[0]
+            unit.error = describe_failure(job.item.path, e)
+            unit.perception = None
+            job.generate_s += time.perf_counter() - t0
+            return
+        share = (time.perf_counter() - t0) / len(batch)
+        for (job, unit), report in zip(batch, reports, strict=True):
+            unit.report = report
+            unit.perception = None  # free frames and audio as soon as the report exists
+            job.generate_s += share
+
+    def _record(self, job: _Job) -> dict[str, Any]:
+        item = job.item
+        if job.error is not None:
+            rec = error_record(item.id, item.path, self.model_info, job.error, item.subtitle)
+        else:
+            rec = empty_record(item.id, item.path, self.model_info, item.subtitle)
+            entries = [segment_entry(u.start, u.end, u.kind, u.report, u.error) for u in job.units]
+            fill_record(rec, entries)
+        rec["timing"] = {"perceive_s": round(job.perceive_s, 3), "generate_s": round(job.generate_s, 3),
+                         "total_s": round(time.perf_counter() - job.started, 3)}
+        return rec

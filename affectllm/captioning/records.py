@@ -1,0 +1,146 @@
+"""The caption record: one JSON object per input, built from the reports of its segments.
+
+Every record has the same keys (``RECORD_KEYS``) so JSONL and CSV agree. Everything except ``timing`` is a
+function of the input, the model and the options: the same input gives byte-identical JSON apart from
+``timing`` (``strip_timing`` removes it for comparisons). Inputs cut into several segments keep one entry per
+segment in ``segments`` and a summary at the top level: labels ordered by how many segments name them,
+duration-weighted valence/arousal, the transcripts joined, the face evidence pooled over frames with a face.
+The summary only combines what the model said per segment; it never invents labels.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+RECORD_KEYS = ("id", "source", "status", "labels", "explanation", "valence", "arousal", "transcript", "language",
+               "evidence", "segments", "model", "error", "subtitle", "raw", "timing")
+TIMING_KEYS = ("timing",)
+UNTRAINED_NOTE = ("untrained: the projector and LoRA are freshly initialised (no starter adapter is installed), "
+                  "so labels and explanation are not yet meaningful; transcript and evidence are real")
+
+
+def model_info(model: Any) -> dict[str, Any]:
+    """What produced a record: model name, weight fingerprint, and whether its trainable parts were trained."""
+    trained = bool(getattr(model, "trained", False))
+    info: dict[str, Any] = {"name": str(getattr(model, "source_name", type(model).__name__)),
+                            "fingerprint": str(model.fingerprint), "trained": trained}
+    if not trained:
+        info["note"] = UNTRAINED_NOTE
+    return info
+
+
+def empty_record(rid: str, source: str, model: dict[str, Any], subtitle: str | None = None) -> dict[str, Any]:
+    rec: dict[str, Any] = dict.fromkeys(RECORD_KEYS)
+    rec.update(id=rid, source=source, status="error", labels=[], explanation="", evidence={}, segments=[],
+               model=model, subtitle=subtitle, raw="", timing={})
+    return rec
+
+
+def error_record(rid: str, source: str, model: dict[str, Any], message: str,
+                 subtitle: str | None = None) -> dict[str, Any]:
+    rec = empty_record(rid, source, model, subtitle)
+    rec["error"] = message
+    return rec
+
+
+def segment_entry(start: float, end: float, kind: str, report: Any | None, error: str | None) -> dict[str, Any]:
+    """One segment's report (or its error), times in seconds."""
+    entry: dict[str, Any] = {"start": round(float(start), 3), "end": round(float(end), 3), "kind": kind,
+                             "status": "ok" if report is not None else "error"}
+    if report is not None:
+        entry.update(labels=list(report.labels), explanation=report.explanation, valence=report.valence,
+                     arousal=report.arousal, transcript=report.transcript, language=report.language,
+                     evidence=report.evidence, raw=report.raw)
+    else:
+        entry["error"] = error
+    return entry
+
+
+def fill_record(rec: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Set the top-level fields from the segment entries (one entry: copied; several: summarised)."""
+    ok = [e for e in entries if e["status"] == "ok"]
+    if not ok:
+        rec["status"] = "error"
+        rec["error"] = entries[0]["error"] if len(entries) == 1 else (
+            f"{rec['source']}: all {len(entries)} segments failed; first: {entries[0]['error']}")
+        rec["segments"] = entries if len(entries) > 1 else []
+        return rec
+    rec["status"], rec["error"] = "ok", None
+    if len(entries) == 1:
+        e = ok[0]
+        for k in ("labels", "explanation", "valence", "arousal", "transcript", "language", "evidence", "raw"):
+            rec[k] = e[k]
+        rec["segments"] = []
+        return rec
+    weights = [max(e["end"] - e["start"], 1e-3) for e in ok]
+    counts = Counter(lab for e in ok for lab in e["labels"])
+    first = {lab: i for i, lab in reversed(list(enumerate(lab for e in ok for lab in e["labels"])))}
+    rec["labels"] = sorted(counts, key=lambda lab: (-counts[lab], first[lab]))
+    rec["explanation"] = " ".join(f"[{e['start']:.1f}-{e['end']:.1f} s] {e['explanation']}".strip() for e in ok)
+    rec["valence"] = _weighted([e["valence"] for e in ok], weights)
+    rec["arousal"] = _weighted([e["arousal"] for e in ok], weights)
+    rec["transcript"] = " ".join(e["transcript"] for e in ok if e["transcript"]) or None
+    langs = Counter(e["language"] for e in ok if e["language"])
+    rec["language"] = langs.most_common(1)[0][0] if langs else None
+    rec["evidence"] = pool_evidence([e["evidence"] for e in ok], weights)
+    rec["raw"] = ""
+    rec["segments"] = entries
+    return rec
+
+
+def _weighted(values: list[float | None], weights: list[float]) -> float | None:
+    pairs = [(v, w) for v, w in zip(values, weights, strict=True) if v is not None]
+    if not pairs:
+        return None
+    return round(sum(v * w for v, w in pairs) / sum(w for _, w in pairs), 4)
+
+
+def pool_evidence(evidence: list[dict[str, Any]], weights: list[float]) -> dict[str, Any]:
+    """Evidence of several segments as one: face probabilities averaged over frames with a face, numeric voice
+    features duration-weighted, cues and emotion words in first-seen order, counts summed."""
+    faces = [e.get("face") or {} for e in evidence]
+    face: dict[str, Any] = {"frames": sum(int(f.get("frames", 0)) for f in faces),
+                            "frames_with_face": sum(int(f.get("frames_with_face", 0)) for f in faces)}
+    with_probs = [f for f in faces if f.get("mean_probs")]
+    if with_probs:
+        n = [max(int(f.get("frames_with_face", 1)), 1) for f in with_probs]
+        classes = list(with_probs[0]["mean_probs"])
+        mean = {c: round(sum(f["mean_probs"][c] * k for f, k in zip(with_probs, n, strict=True)) / sum(n), 4)
+                for c in classes}
+        face["mean_probs"] = mean
+        face["top"] = max(mean, key=lambda c: mean[c])
+    voices = [(e.get("voice") or {}, w) for e, w in zip(evidence, weights, strict=True)]
+    voice: dict[str, Any] = {}
+    numeric = sorted({k for v, _ in voices for k, x in v.items() if isinstance(x, (int, float)) and not isinstance(x, bool)})
+    for k in numeric:
+        voice[k] = _weighted([v.get(k) if isinstance(v.get(k), (int, float)) else None for v, _ in voices],
+                             [w for _, w in voices])
+    voice["cues"] = _ordered_union(v.get("cues") or [] for v, _ in voices)
+    texts = [e.get("text") or {} for e in evidence]
+    text: dict[str, Any] = {}
+    for key in dict.fromkeys(k for t in texts for k in t):  # lists: union; flags: any; counts: sum
+        values = [t[key] for t in texts if key in t]
+        if all(isinstance(v, bool) for v in values):
+            text[key] = any(values)
+        elif all(isinstance(v, (int, float)) for v in values):
+            text[key] = sum(values)
+        elif all(isinstance(v, list) for v in values):
+            text[key] = _ordered_union(values)
+        else:
+            text[key] = values[0]
+    return {"face": face, "voice": voice, "text": text}
+
+
+def _ordered_union(lists: Any) -> list[Any]:
+    out: list[Any] = []
+    for items in lists:
+        for x in items:
+            if x not in out:
+                out.append(x)
+    return out
+
+
+def strip_timing(rec: dict[str, Any]) -> dict[str, Any]:
+    """The record without its timing fields: what must be identical for identical input."""
+    return {k: v for k, v in rec.items() if k not in TIMING_KEYS}

@@ -1,0 +1,66 @@
+"""``affectllm caption PATH...``: one JSON record per input (files, folders, globs, CSV/JSONL manifests).
+
+Heavy imports (torch, transformers) happen inside the command so ``affectllm --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+HELP = (
+    "Caption videos, audio and images: one JSON record per input, to stdout or --out.\n\n"
+    "PATH may be a file, a folder (walked for media files), a glob ('clips/**/*.mp4', quoted) or a CSV/JSONL "
+    "manifest with columns id, path and optional subtitle. Each record holds id, source, status (ok | error), "
+    "labels, explanation, valence, arousal, transcript, language, evidence (face / voice / text), segments "
+    "(inputs longer than --segment-seconds), model (name, fingerprint, trained) and error; timing is kept apart."
+    "\n\n"
+    "Exit status: 0 when every record is ok; 1 when any input failed (its record has status 'error' and a "
+    "message naming the file, the problem and the fix; the run still captions everything else; with --resume, "
+    "failed records already in the output count too); 2 for unusable arguments (bad manifest, duplicate ids, "
+    "bad options).\n\n"
+    "Testing aid: --model tiny uses a random tiny model (no weights needed; its output is meaningless)."
+)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("caption", help=HELP, no_args_is_help=True)
+    def caption(
+        paths: Annotated[list[str], typer.Argument(help="Files, folders, globs or CSV/JSONL manifests.",
+                                                   show_default=False)],
+        out: Annotated[str | None, typer.Option("--out", "-o", help="Output file: .jsonl (default) or .csv; "
+                                                "stdout when omitted.")] = None,
+        model: Annotated[str | None, typer.Option(help="AffectLLM checkpoint folder or causal-LM id/path; "
+                                                  "default: the embedded offline model.")] = None,
+        adapter: Annotated[str | None, typer.Option(help="AffectLLM checkpoint (projector + LoRA) to apply.")] = None,
+        segment_seconds: Annotated[float, typer.Option(help="Longer inputs are cut into speech-based segments of "
+                                                       "at most this many seconds, each reported.")] = 30.0,
+        batch_size: Annotated[int, typer.Option(help="Segments generated together (left padding).")] = 1,
+        resume: Annotated[bool, typer.Option(help="Skip ids already in --out and append the rest.")] = False,
+        num_shards: Annotated[int | None, typer.Option(help="Split the inputs into K shards (by id hash).")] = None,
+        shard_index: Annotated[int | None, typer.Option(help="Which shard this process captions (0..K-1); "
+                                                        "--out gets a .shard-I-of-K suffix.")] = None,
+        backend: Annotated[str, typer.Option(help="local, or ray (Ray Data: the optional 'cluster' extra).")] = "local",
+        ray_workers: Annotated[int, typer.Option(help="Ray actors (each loads the model once).")] = 1,
+        prompt: Annotated[str | None, typer.Option(help="The question asked for every input.")] = None,
+        max_new_tokens: Annotated[int, typer.Option(help="Longest generated report, in tokens.")] = 128,
+        device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = "auto",
+        dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16.")] = "auto",
+        progress: Annotated[bool, typer.Option(help="Show the progress bar and summary on stderr.")] = True,
+    ) -> None:
+        from affectllm.captioning.inputs import InputError
+        from affectllm.captioning.run import CaptionOptions, run_caption
+
+        opts = CaptionOptions(paths=list(paths), out=out, model=model, adapter=adapter,
+                              segment_seconds=segment_seconds, batch_size=batch_size, resume=resume,
+                              num_shards=num_shards, shard_index=shard_index, backend=backend, prompt=prompt,
+                              max_new_tokens=max_new_tokens, device=device, dtype=dtype, progress=progress,
+                              ray_workers=ray_workers)
+        try:
+            summary = run_caption(opts)
+        except (InputError, ValueError, RuntimeError, OSError) as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from e
+        if summary.any_failed:
+            raise typer.Exit(1)

@@ -1,0 +1,77 @@
+"""``affectllm serve``: the OpenAI-compatible HTTP server (FastAPI + uvicorn) around one loaded model.
+
+Heavy imports (torch, transformers, fastapi) happen inside the command so ``affectllm --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+HELP = """Serve the model over HTTP with OpenAI's chat-completions API.
+
+POST /v1/chat/completions takes messages whose content parts are text, image_url, video_url, audio_url or
+input_audio (base64); "stream": true answers with server-sent events ending in "data: [DONE]";
+"response_format": {"type": "json_object"} answers with the EmotionReport JSON. GET /v1/models, GET /health.
+
+Media: data: URLs and input_audio always work; file:// URLs and paths only inside --allowed-media-dir
+(no '..', no symlink leaving it); http(s) URLs only with --allow-remote-media. Requests queue and run one at
+a time on the one model. Binds 127.0.0.1 unless --host says otherwise; use --api-key when others can reach it.
+
+Testing aid: --model tiny serves a random tiny model (no weights needed; its output is meaningless).
+"""
+
+
+def _unwrap(text: str) -> str:
+    """Paragraphs as single lines, so the terminal (not this file) decides where lines break."""
+    return "\n\n".join(" ".join(par.split()) for par in text.strip().split("\n\n"))
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("serve", help=_unwrap(HELP))
+    def serve(
+        host: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the server to the network.")]
+        = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+        model: Annotated[str | None, typer.Option(help="AffectLLM checkpoint folder or causal-LM id/path; "
+                                                  "default: the embedded offline model.")] = None,
+        adapter: Annotated[str | None, typer.Option(help="AffectLLM checkpoint (projector + LoRA) to apply.")] = None,
+        api_key: Annotated[str | None, typer.Option(envvar="AFFECTLLM_API_KEY", help="Require 'Authorization: "
+                                                    "Bearer KEY' on /v1 routes (or set AFFECTLLM_API_KEY).")] = None,
+        allowed_media_dir: Annotated[Path | None, typer.Option(help="Folder whose files requests may name by "
+                                                               "path or file:// URL.")] = None,
+        allow_remote_media: Annotated[bool, typer.Option(help="Let requests name http(s) media URLs the server "
+                                                         "downloads (it can then reach any host it can).")] = False,
+        max_body_mb: Annotated[float, typer.Option(help="Largest request body, MiB (base64 media included).")] = 32.0,
+        max_media_mb: Annotated[float, typer.Option(help="Largest media file, MiB.")] = 64.0,
+        max_media_seconds: Annotated[float, typer.Option(help="Longest media accepted, seconds.")] = 120.0,
+        max_new_tokens: Annotated[int, typer.Option(help="Cap on max_tokens, and the default.")] = 512,
+        max_queue: Annotated[int, typer.Option(help="Requests that may wait for the model before 503.")] = 32,
+        device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = "auto",
+        dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16.")] = "auto",
+        log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    ) -> None:
+        if allowed_media_dir is not None and not allowed_media_dir.is_dir():
+            raise typer.BadParameter(f"{allowed_media_dir}: not a folder; pass an existing folder of media",
+                                     param_hint="--allowed-media-dir")
+        if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
+            print(f"warning: binding {host} without --api-key: anyone who can reach this port can use the model",
+                  file=sys.stderr)
+        import uvicorn
+
+        from affectllm.captioning.run import load_model
+        from affectllm.serving import MediaPolicy, ServeSettings, create_app
+
+        m, proc = load_model(model=model, adapter=adapter, device=device, dtype=dtype)
+        policy = MediaPolicy(allowed_dir=allowed_media_dir.absolute() if allowed_media_dir else None,
+                             allow_remote=allow_remote_media, max_media_bytes=int(max_media_mb * 2**20),
+                             max_media_seconds=max_media_seconds)
+        settings = ServeSettings(api_key=api_key, media=policy, max_body_bytes=int(max_body_mb * 2**20),
+                                 max_new_tokens=max_new_tokens, max_queue=max_queue)
+        server_app = create_app(m, proc, settings)
+        print(f"serving {server_app.state.engine.model_id!r} on http://{host}:{port}/v1", file=sys.stderr,
+              flush=True)
+        uvicorn.run(server_app, host=host, port=port, log_level=log_level)

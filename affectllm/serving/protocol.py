@@ -1,0 +1,138 @@
+"""OpenAI chat-completions <-> engine jobs: a request becomes a ``Job``; a ``Result`` becomes a response or SSE.
+
+Mapping of a conversation onto AffectLLM: the one media part (anywhere in the user turns) is perceived and
+attached to the latest user turn together with the expert cues, exactly as ``predict`` builds its single
+turn; the latest user text is the question (``prompt``; empty -> the default question); earlier turns are
+kept as text history. ``response_format: json_object`` answers with the EmotionReport JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from affectllm.serving.engine import Job, Result
+from affectllm.serving.errors import RequestError
+from affectllm.serving.schemas import (
+    MEDIA_PART_TYPES,
+    AssistantMessage,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    Choice,
+    ChunkChoice,
+    Delta,
+    TextPart,
+    Usage,
+)
+
+
+def text_of(content: Any) -> str:
+    """The text of a message's content (string, or the text parts joined by newlines)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "\n".join(p.text for p in content if isinstance(p, TextPart))
+
+
+def split_request(req: ChatCompletionRequest) -> tuple[list[dict[str, str]], str | None, tuple[Any, str] | None]:
+    """-> (history as text turns, the question or None, (media part, its param path) or None)."""
+    if req.messages[-1].role != "user":
+        raise RequestError(400, f"the last message has role {req.messages[-1].role!r}; the conversation must end "
+                                "with a user message", "messages")
+    media: list[tuple[Any, str]] = []
+    for i, msg in enumerate(req.messages):
+        if isinstance(msg.content, list):
+            for j, part in enumerate(msg.content):
+                if part.type in MEDIA_PART_TYPES:
+                    if msg.role != "user":
+                        raise RequestError(400, f"messages[{i}] ({msg.role}) has a {part.type} part; only user "
+                                                "messages may carry media", f"messages.{i}.content.{j}")
+                    media.append((part, f"messages.{i}.content.{j}"))
+    if len(media) > 1:
+        raise RequestError(400, f"{len(media)} media parts sent; this model reads one video, audio or image per "
+                                "conversation: send one clip (a video carries its own audio)", media[1][1])
+    history = []
+    for msg in req.messages[:-1]:
+        role = "system" if msg.role in ("system", "developer") else msg.role
+        history.append({"role": role, "content": text_of(msg.content)})
+    prompt = text_of(req.messages[-1].content).strip() or None
+    return history, prompt, (media[0] if media else None)
+
+
+def job_for(req: ChatCompletionRequest, default_max_tokens: int) -> tuple[Job, tuple[Any, str] | None]:
+    """The engine job of a request (media not yet resolved) and its media part with its param path."""
+    history, prompt, media = split_request(req)
+    max_new = req.max_completion_tokens or req.max_tokens or default_max_tokens
+    return Job(media=None, prompt=prompt, history=history, max_new_tokens=max_new), media
+
+
+def wants_json(req: ChatCompletionRequest) -> bool:
+    return req.response_format is not None and req.response_format.type == "json_object"
+
+
+def answer_text(result: Result, as_json: bool) -> str:
+    return result.report.to_json() if as_json else result.text
+
+
+def usage_of(result: Result) -> Usage:
+    return Usage(prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
+                 total_tokens=result.prompt_tokens + result.completion_tokens)
+
+
+def new_id() -> str:
+    return "chatcmpl-" + uuid.uuid4().hex[:24]
+
+
+def completion(result: Result, model_id: str, as_json: bool) -> ChatCompletion:
+    """The non-streamed ``chat.completion`` object."""
+    return ChatCompletion(
+        id=new_id(), created=int(time.time()), model=model_id,
+        choices=[Choice(message=AssistantMessage(content=answer_text(result, as_json)),
+                        finish_reason=result.finish_reason)],  # type: ignore[arg-type]
+        usage=usage_of(result), report=_report_dict(result),
+    )
+
+
+def _report_dict(result: Result) -> dict[str, Any]:
+    return json.loads(result.report.to_json())  # JSON-safe (numpy scalars in evidence become numbers)
+
+
+class ChunkWriter:
+    """Formats the ``chat.completion.chunk`` server-sent events of one streamed answer."""
+
+    def __init__(self, model_id: str) -> None:
+        self.id, self.created, self.model = new_id(), int(time.time()), model_id
+
+    def _event(self, chunk: ChatCompletionChunk) -> str:
+        return f"data: {chunk.model_dump_json(exclude_none=True)}\n\n"
+
+    def role(self) -> str:
+        return self._event(ChatCompletionChunk(id=self.id, created=self.created, model=self.model,
+                                               choices=[ChunkChoice(delta=Delta(role="assistant", content=""))]))
+
+    def content(self, text: str) -> str:
+        return self._event(ChatCompletionChunk(id=self.id, created=self.created, model=self.model,
+                                               choices=[ChunkChoice(delta=Delta(content=text))]))
+
+    def finish(self, result: Result) -> str:
+        """The last choice chunk: finish_reason, and the parsed report (an AffectLLM extension)."""
+        return self._event(ChatCompletionChunk(
+            id=self.id, created=self.created, model=self.model, report=_report_dict(result),
+            choices=[ChunkChoice(delta=Delta(), finish_reason=result.finish_reason)]))  # type: ignore[arg-type]
+
+    def usage(self, result: Result) -> str:
+        """OpenAI's ``stream_options.include_usage`` chunk: no choices, the token counts."""
+        return self._event(ChatCompletionChunk(id=self.id, created=self.created, model=self.model, choices=[],
+                                               usage=usage_of(result)))
+
+    @staticmethod
+    def error(status: int, message: str, kind: str) -> str:
+        return "data: " + json.dumps({"error": {"message": message, "type": kind, "code": status}}) + "\n\n"
+
+    @staticmethod
+    def done() -> str:
+        return "data: [DONE]\n\n"
