@@ -170,7 +170,7 @@ class AffectLLMForConditionalGeneration(AffectLLMPreTrainedModel, GenerationMixi
             # left padding: positions count real tokens only, so a batched row equals the same row alone
             positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # [B, L_total]
             kwargs["position_ids"] = positions[:, -inputs_embeds.shape[1]:]
-        if logits_to_keep:
+        if isinstance(logits_to_keep, torch.Tensor) or logits_to_keep:  # int 0 = all positions (the LM default)
             kwargs["logits_to_keep"] = logits_to_keep
         return self.language_model(inputs_embeds=inputs_embeds, attention_mask=attention_mask, labels=labels,
                                    **kwargs)

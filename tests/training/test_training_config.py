@@ -28,7 +28,7 @@ def test_overrides_are_typed():
     assert cfg.data.tasks == ["ov_labels"] and cfg.model.options["text"] == "llama" and cfg.data.cues == "on"
     assert cfg.seed == 3
     starter = load_config("train/configs/starter-cpu.yaml")
-    assert starter.model.source == "default" and starter.optim.lr == pytest.approx(2e-4)
+    assert starter.model.source == "default" and starter.optim.lr == pytest.approx(5e-4)
     assert starter.optim.projector_lr == pytest.approx(1e-3) and starter.cache.enabled
 
 
@@ -63,3 +63,10 @@ def test_cli_rejects_unknown_key_before_importing_torch(tmp_path):
     cli = subprocess.run([sys.executable, "-m", "affectllm", "train", "--config", "train/configs/tiny-test.yaml",
                           "train.bacth_size=2"], capture_output=True, text=True, timeout=120)
     assert cli.returncode == 2 and "did you mean 'batch_size'" in cli.stderr
+
+
+def test_cache_prefixed_paths_resolve_under_the_affectllm_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("AFFECTLLM_HOME", str(tmp_path))
+    starter = load_config("train/configs/starter-cpu.yaml")
+    assert starter.data.train == "cache:instruct/starter/train.jsonl"
+    assert starter.resolve(starter.data.train) == tmp_path / "instruct" / "starter" / "train.jsonl"
