@@ -109,13 +109,8 @@ def ct2_to_openai(variables: Mapping[str, np.ndarray], aliases: Mapping[str, str
     names = set(variables)
     n_enc, n_dec = _layer_count(names, "encoder"), _layer_count(names, "decoder")
 
-    # encoder: two convolutions, sinusoidal positions, pre-norm blocks, final norm
-    for i in (1, 2):
-        sd[f"encoder.conv{i}.weight"] = _t(take(f"encoder/conv{i}/weight"))  # [D, C_in, 3]
-        sd[f"encoder.conv{i}.bias"] = _t(take(f"encoder/conv{i}/bias"))
-    sd["encoder.positional_embedding"] = _t(take("encoder/position_encodings/encodings"))  # [1500, D]
-    for i in range(n_enc):
-        s, d = f"encoder/layer_{i}", f"encoder.blocks.{i}"
+    def self_attention(s: str, d: str) -> None:
+        """CT2 fuses q, k, v on the output axis (k has no bias); openai-whisper keeps them apart."""
         (wq, wk, wv), (bq, bk, bv) = split_rows(f"{s}/self_attention/linear_0", 3)
         no_key_bias(f"{s}/self_attention/linear_0", bk)
         sd.update({f"{d}.attn.query.weight": _t(wq), f"{d}.attn.query.bias": _t(bq),
@@ -123,6 +118,15 @@ def ct2_to_openai(variables: Mapping[str, np.ndarray], aliases: Mapping[str, str
                    f"{d}.attn.value.weight": _t(wv), f"{d}.attn.value.bias": _t(bv)})
         linear(f"{s}/self_attention/linear_1", f"{d}.attn.out")
         ln(f"{s}/self_attention/layer_norm", f"{d}.attn_ln")
+
+    # encoder: two convolutions, sinusoidal positions, pre-norm blocks, final norm
+    for i in (1, 2):
+        sd[f"encoder.conv{i}.weight"] = _t(take(f"encoder/conv{i}/weight"))  # [D, C_in, 3]
+        sd[f"encoder.conv{i}.bias"] = _t(take(f"encoder/conv{i}/bias"))
+    sd["encoder.positional_embedding"] = _t(take("encoder/position_encodings/encodings"))  # [1500, D]
+    for i in range(n_enc):
+        s, d = f"encoder/layer_{i}", f"encoder.blocks.{i}"
+        self_attention(s, d)
         linear(f"{s}/ffn/linear_0", f"{d}.mlp.0")
         linear(f"{s}/ffn/linear_1", f"{d}.mlp.2")
         ln(f"{s}/ffn/layer_norm", f"{d}.mlp_ln")
@@ -138,13 +142,7 @@ def ct2_to_openai(variables: Mapping[str, np.ndarray], aliases: Mapping[str, str
                                       "openai-whisper ties them")
     for i in range(n_dec):
         s, d = f"decoder/layer_{i}", f"decoder.blocks.{i}"
-        (wq, wk, wv), (bq, bk, bv) = split_rows(f"{s}/self_attention/linear_0", 3)
-        no_key_bias(f"{s}/self_attention/linear_0", bk)
-        sd.update({f"{d}.attn.query.weight": _t(wq), f"{d}.attn.query.bias": _t(bq),
-                   f"{d}.attn.key.weight": _t(wk),
-                   f"{d}.attn.value.weight": _t(wv), f"{d}.attn.value.bias": _t(bv)})
-        linear(f"{s}/self_attention/linear_1", f"{d}.attn.out")
-        ln(f"{s}/self_attention/layer_norm", f"{d}.attn_ln")
+        self_attention(s, d)
         linear(f"{s}/attention/linear_0", f"{d}.cross_attn.query")
         (wk, wv), (bk, bv) = split_rows(f"{s}/attention/linear_1", 2)
         no_key_bias(f"{s}/attention/linear_1", bk)
