@@ -1,8 +1,10 @@
 """Audio as 16 kHz mono float32: ``load_audio`` for a whole file or range, ``iter_audio_chunks`` to stream.
 
 Files libsndfile reads (wav, flac, ogg, aiff, ...; detected by content) go through soundfile; everything else
-(mp3 in exotic containers, m4a/aac, opus, the audio track of a video) through PyAV. Channels are averaged to
-mono, then one stateful FFmpeg resampler (swresample) converts the rate block by block, so streaming output
+(mp3 in exotic containers, m4a/aac, opus, the audio track of a video) through PyAV, whose frames are first
+converted by FFmpeg's resampler to packed float in the stream's own layout (never read plane by plane: PyAV
+miscounts the planes of 7.1 audio), after checking that the stream's channel count and layout agree. Channels
+are averaged to mono (the same average for every decoder, so a WAV and its M4A export give the same signal), then one stateful FFmpeg resampler (swresample) converts the rate block by block, so streaming output
 equals whole-file output and memory stays bounded by the block size.
 """
 
@@ -156,7 +158,11 @@ def _pyav_blocks(path: Path, start: float | None, end: float | None) -> Iterator
                 container.seek(int((start + t0) / tb), stream=stream, backward=True, any_frame=False)
             except av.error.FFmpegError:
                 pass  # unseekable: decode from the start; samples before ``start`` are trimmed below
-        to_float = av.AudioResampler(format="fltp")  # any sample format -> planar float, same rate and layout
+        channels = _checked_channels(path, stream)
+        # Any sample format -> packed (interleaved) float at the same rate and layout: one plane whose size we
+        # check before reading it. Planar output is never converted: PyAV 18 reports 9 planes for 7.1 audio and
+        # its ``to_ndarray`` then copies from a plane that does not exist (a segfault, issue 12).
+        to_float = av.AudioResampler(format="flt", layout=stream.layout)
         decoded_end, errors, got_any = 0.0, 0, False
         demux = container.demux(stream)
         while True:
@@ -172,13 +178,13 @@ def _pyav_blocks(path: Path, start: float | None, end: float | None) -> Iterator
                 rate = frame.sample_rate
                 t = (float(frame.pts * tb) - t0) if frame.pts is not None and tb else decoded_end
                 try:
-                    planes = [f.to_ndarray() for f in to_float.resample(frame)]  # [C, n] each
+                    parts = [_interleaved(f, channels) for f in to_float.resample(frame)]  # [n, C] each
                 except (av.error.FFmpegError, ValueError):
                     errors += 1
                     continue
-                if not planes:
+                if not parts:
                     continue
-                block = np.concatenate(planes, axis=1).mean(axis=0, dtype=np.float32)  # [n]
+                block = np.concatenate(parts, axis=0).mean(axis=1, dtype=np.float32)  # [n]
                 lo = 0 if start is None else max(0, int(round((start - t) * rate)))
                 hi = block.size if end is None else min(block.size, int(round((end - t) * rate)))
                 decoded_end = t + block.size / rate
@@ -191,6 +197,28 @@ def _pyav_blocks(path: Path, start: float | None, end: float | None) -> Iterator
             raise MediaError(path, f"no audio could be decoded ({errors} decoding errors)",
                              "the file is corrupt or truncated; re-export it")
         _check_truncation(path, container, stream, decoded_end, end, errors)
+
+
+_MAX_CHANNELS = 64  # FFmpeg's own limit; more is a corrupt header
+
+
+def _checked_channels(path: Path, stream) -> int:  # type: ignore[no-untyped-def]
+    """The stream's channel count after checking that its header and its channel layout agree."""
+    channels = int(stream.channels or 0)
+    layout_channels = int(stream.layout.nb_channels) if stream.layout is not None else 0
+    if not 0 < channels <= _MAX_CHANNELS or layout_channels != channels:
+        raise MediaError(path, f"unsupported audio channel layout ({channels} channels, layout "
+                               f"{getattr(stream.layout, 'name', '?')!r})", "re-export the audio as mono or stereo")
+    return channels
+
+
+def _interleaved(frame, channels: int) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """A packed float frame as ``[n, C]`` float32, read from its single plane after a size check."""
+    need = frame.samples * channels * 4
+    if frame.format.name != "flt" or len(frame.planes) != 1 or frame.planes[0].buffer_size < need:
+        raise ValueError(f"unexpected resampler output ({frame.format.name}, {len(frame.planes)} planes)")
+    data = np.frombuffer(memoryview(frame.planes[0]), dtype=np.float32, count=frame.samples * channels)
+    return data.reshape(frame.samples, channels).copy()  # [n, C], owning its memory (the frame is reused)
 
 
 def _check_truncation(path: Path, container, stream, decoded_end: float, end: float | None, errors: int) -> None:  # type: ignore[no-untyped-def]

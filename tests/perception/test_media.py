@@ -446,3 +446,23 @@ def test_every_frame_count_terminates_on_the_ravdess_clip(shared):
         frames = load_frames(clip, num_frames=n)
         assert frames.images.shape[0] == n
         assert np.all(np.diff(frames.timestamps) >= 0)
+
+
+def test_surround_7_1_audio_decodes_without_crashing(tmp_path: Path) -> None:
+    """Issue 12: PyAV miscounts the planes of 7.1 AAC and its planar to_ndarray segfaulted the process."""
+    import subprocess
+    import sys
+
+    from affectllm.testing_inputs import write_surround_clip
+
+    clip = write_surround_clip(tmp_path / "surround.mp4")
+    code = ("import sys, numpy as np; from affectllm.media import load_audio; "
+            "a = load_audio(sys.argv[1]); np.save(sys.argv[2], a)")
+    done = subprocess.run([sys.executable, "-c", code, str(clip), str(tmp_path / "a.npy")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"decoder died ({done.returncode}): {done.stderr[-500:]}"
+    audio = np.load(tmp_path / "a.npy")
+    assert audio.size / 16000 == pytest.approx(3.0, abs=0.05)
+    assert median_f0(audio) == pytest.approx(220.0, rel=0.01)
+    assert np.sqrt(np.mean(audio[1600:-1600] ** 2)) == pytest.approx(0.2 / np.sqrt(2), rel=0.05)  # channel mean
+    assert probe(clip).channels == 8
