@@ -6,7 +6,7 @@ manifest row's id is its ``id`` column (else its ``path``). The list is sorted w
 process of a sharded run sees the same inputs in the same order.
 
 Explicit paths are always kept, even when they do not exist or are not media: they become error records that
-name the problem. Folders are walked for media extensions only (``notes.txt`` beside the clips is not an input).
+name the problem. So does a folder argument with no media in it, and an unreadable sub-folder. Folders are walked for media extensions only (``notes.txt`` beside the clips is not an input).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from affectllm.captioning.records import escape_name
 
 VIDEO_EXTS = {".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".3gp"}
 AUDIO_EXTS = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wma", ".aiff", ".aif"}
@@ -37,6 +39,9 @@ class CaptionInput:
     id: str
     path: str
     subtitle: str | None = None
+
+    def __post_init__(self) -> None:  # ids are always valid UTF-8 (resume, shards, writers key on them)
+        object.__setattr__(self, "id", escape_name(self.id))
 
 
 @dataclass
@@ -65,6 +70,8 @@ def collect_inputs(specs: list[str]) -> Collected:
             found, skipped = _walk(Path(spec))
             rows.extend(CaptionInput(_rel_id(p, Path(spec)), str(p)) for p in found)
             ignored.extend(str(p) for p in skipped)
+            if not found:  # a folder that yields nothing is still an input: its error record says why
+                rows.append(CaptionInput(Path(spec).name or spec, spec))
         elif not Path(spec).exists() and _GLOB_CHARS & set(spec):
             rows.extend(_expand_glob(spec))
         else:  # a file, or a path that does not exist: an error record will say so
@@ -73,14 +80,18 @@ def collect_inputs(specs: list[str]) -> Collected:
 
 
 def _walk(root: Path) -> tuple[list[Path], list[Path]]:
+    """(media files, other files) under ``root``; a sub-folder that cannot be read counts as a media input,
+    so it gets an error record instead of vanishing."""
     media, other = [], []
-    for dirpath, dirnames, filenames in os.walk(root):
+    unreadable: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=lambda e: unreadable.append(Path(e.filename))):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
             p = Path(dirpath) / name
             (media if p.suffix.lower() in MEDIA_EXTS else other).append(p)
+    media.extend(p for p in unreadable if p != root)  # root itself: the caller makes it one error input
     return sorted(media, key=lambda p: p.relative_to(root).as_posix()), other
 
 

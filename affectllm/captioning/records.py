@@ -6,16 +6,25 @@ function of the input, the model and the options: the same input gives byte-iden
 segment in ``segments`` and a summary at the top level: labels ordered by how many segments name them,
 duration-weighted valence/arousal, the transcripts joined, the face evidence pooled over frames with a face.
 The summary only combines what the model said per segment; it never invents labels.
+
+File names that are not valid UTF-8 (Python holds their bytes as lone surrogates, ``os.fsdecode``) are stored
+losslessly as text: ``escape_name`` writes each undecodable byte as ``\\xNN`` and doubles backslashes, and the
+record's ``name_encoding`` is then ``ESCAPED_BYTES`` (``None`` when ``id`` and ``source`` are plain UTF-8);
+``unescape_name`` gives the original path back. Every record is therefore valid UTF-8 in JSONL and CSV alike.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
 RECORD_KEYS = ("id", "source", "status", "labels", "explanation", "valence", "arousal", "transcript", "language",
-               "evidence", "segments", "model", "error", "subtitle", "raw", "timing")
+               "evidence", "segments", "model", "error", "subtitle", "raw", "name_encoding", "timing")
 TIMING_KEYS = ("timing",)
+ESCAPED_BYTES = "utf-8; undecodable bytes as \\xNN, backslashes doubled"  # the name_encoding of escaped names
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_ESCAPE = re.compile(r"\\\\|\\x([0-9a-f]{2})")
 UNTRAINED_NOTE = ("untrained: the projector and LoRA are freshly initialised (no starter adapter is installed), "
                   "so labels and explanation are not yet meaningful; transcript and evidence are real")
 
@@ -144,3 +153,63 @@ def _ordered_union(lists: Any) -> list[Any]:
 def strip_timing(rec: dict[str, Any]) -> dict[str, Any]:
     """The record without its timing fields: what must be identical for identical input."""
     return {k: v for k, v in rec.items() if k not in TIMING_KEYS}
+
+
+def has_raw_bytes(text: str) -> bool:
+    """True when ``text`` holds lone surrogates (undecodable file-name bytes) and cannot be written as UTF-8."""
+    return _SURROGATE.search(text) is not None
+
+
+def escape_name(name: str) -> str:
+    """``name`` as valid UTF-8 text: unchanged when it is, else backslashes doubled and bad bytes as ``\\xNN``."""
+    if not has_raw_bytes(name):
+        return name
+    raw = name.replace("\\", "\\\\").encode("utf-8", "surrogateescape")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def unescape_name(text: str) -> str:
+    """The inverse of ``escape_name`` for a name whose record says ``name_encoding == ESCAPED_BYTES``."""
+    out, pos = bytearray(), 0
+    for m in _ESCAPE.finditer(text):
+        out += text[pos:m.start()].encode("utf-8")
+        out += bytes([int(m.group(1), 16)]) if m.group(1) else b"\\"
+        pos = m.end()
+    out += text[pos:].encode("utf-8")
+    return out.decode("utf-8", "surrogateescape")
+
+
+def portable_record(rec: dict[str, Any]) -> dict[str, Any]:
+    """The record with every string writable as UTF-8: ``id``/``source`` escaped losslessly (and flagged in
+    ``name_encoding``), raw bytes inside messages shown as ``\\xNN``. Records without such bytes are returned
+    as they are."""
+    if not any(has_raw_bytes(x) for x in _strings(rec)):
+        return rec
+    out = {k: _escape_text(v) for k, v in rec.items()}
+    if any(isinstance(rec.get(k), str) and has_raw_bytes(rec[k]) for k in ("id", "source")):
+        out["id"], out["source"] = escape_name(str(rec["id"])), escape_name(str(rec["source"]))
+        out["name_encoding"] = ESCAPED_BYTES
+    return out
+
+
+def _strings(value: Any) -> Any:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(k)
+            yield from _strings(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _strings(v)
+
+
+def _escape_text(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") \
+            if has_raw_bytes(value) else value
+    if isinstance(value, dict):
+        return {_escape_text(k): _escape_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_escape_text(v) for v in value]
+    return value

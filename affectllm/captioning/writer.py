@@ -5,7 +5,8 @@ line. ``open_writer(path, resume=True)`` reads the ids already present, cuts a p
 off the file, and appends; the captioner then skips those ids, so a killed run restarted with ``--resume``
 ends with every id exactly once. Without ``resume`` an existing file is replaced.
 
-CSV columns are ``RECORD_KEYS``; lists and objects (labels, evidence, segments, model, timing) are JSON text.
+Records pass through ``portable_record`` first, so a file name that is not valid UTF-8 never stops the writer: it
+is stored escaped, losslessly, with ``name_encoding`` saying so (see ``records``). CSV columns are ``RECORD_KEYS``; lists and objects (labels, evidence, segments, model, timing) are JSON text.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from affectllm.captioning.records import RECORD_KEYS
+from affectllm.captioning.records import RECORD_KEYS, portable_record
 
 _NESTED = ("labels", "evidence", "segments", "model", "timing")
 
@@ -51,7 +52,7 @@ class StdoutWriter(RecordWriter):
         self.stream = stream or sys.stdout
 
     def write(self, record: dict[str, Any]) -> None:
-        self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.stream.write(json.dumps(portable_record(record), ensure_ascii=False) + "\n")
         self.stream.flush()
 
 
@@ -82,7 +83,7 @@ class JsonlWriter(_FileWriter):
         self._f = path.open("a" if resume else "w", encoding="utf-8", newline="\n")
 
     def write(self, record: dict[str, Any]) -> None:
-        self._emit(json.dumps(record, ensure_ascii=False) + "\n")
+        self._emit(json.dumps(portable_record(record), ensure_ascii=False) + "\n")
 
 
 class CsvWriter(_FileWriter):
@@ -97,6 +98,7 @@ class CsvWriter(_FileWriter):
             self._emit(_csv_line(list(RECORD_KEYS)))
 
     def write(self, record: dict[str, Any]) -> None:
+        record = portable_record(record)
         row = []
         for k in RECORD_KEYS:
             v = record.get(k)

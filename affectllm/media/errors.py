@@ -7,6 +7,7 @@ Every message names the file, the problem and a fix, e.g.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,9 +31,25 @@ def check_path(path: str | os.PathLike[str]) -> Path:
     """The path as a ``Path`` when it names a readable, non-empty regular file; MediaError otherwise."""
     p = Path(path).expanduser()
     if not p.exists():
+        if p.is_symlink():
+            try:
+                p.resolve(strict=True)
+            except RuntimeError:  # Python < 3.13 reports a loop this way
+                raise MediaError(p, "is a symlink loop (the link leads back to itself)",
+                                 "point the link at a media file or remove it") from None
+            except OSError as err:
+                if err.errno == errno.ELOOP:
+                    raise MediaError(p, "is a symlink loop (the link leads back to itself)",
+                                     "point the link at a media file or remove it") from None
+            raise MediaError(p, f"is a broken symlink (its target {os.readlink(p)} does not exist)",
+                             "point the link at an existing media file or remove it")
         raise MediaError(p, "no such file", "check the path and spelling")
     if p.is_dir():
-        raise MediaError(p, "is a directory, not a media file", "pass the files inside it")
+        if not os.access(p, os.R_OK | os.X_OK):
+            raise MediaError(p, "is a directory that cannot be read (permission denied)",
+                             "make it readable (chmod +rx) or pass the files inside it")
+        raise MediaError(p, "is a directory, not a media file", "pass the media files inside it, or the folder "
+                         "itself when it holds files with media extensions")
     if not p.is_file():
         raise MediaError(p, "is not a regular file (device, pipe or socket)", "pass a media file")
     if not os.access(p, os.R_OK):
