@@ -19,6 +19,9 @@ def resolve_text_model(name: str) -> str:
 
             return str(ensure_gemma())
         raise ValueError(f"{name!r}: unknown embedded model; known: registry:gemma-3-270m")
+    from affectllm.weights_guard import refuse_pickled_weights
+
+    refuse_pickled_weights(name)
     return name
 
 

@@ -52,7 +52,10 @@ def load_model(model: str | None = None, adapter: str | None = None, device: str
         m.source_name = "tiny (testing aid: random weights)"
         return m, proc
     from affectllm.api import load
+    from affectllm.weights_guard import refuse_pickled_weights
 
+    refuse_pickled_weights(model, "--model")
+    refuse_pickled_weights(adapter, "--adapter")
     return load(model=model, adapter=adapter, device=device, dtype=dtype)
 
 
