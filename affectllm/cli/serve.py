@@ -16,6 +16,8 @@ HELP = """Serve the model over HTTP with OpenAI's chat-completions API.
 POST /v1/chat/completions takes messages whose content parts are text, image_url, video_url, audio_url or
 input_audio (base64); "stream": true answers with server-sent events ending in "data: [DONE]";
 "response_format": {"type": "json_object"} answers with the EmotionReport JSON. GET /v1/models, GET /health.
+The model id is --served-model-name (default: the checkpoint folder's name, or affectllm-default); requests may
+also name affectllm-default or omit "model". With --api-key, /docs and /openapi.json need the key too.
 
 Media: data: URLs and input_audio always work; file:// URLs and paths only inside --allowed-media-dir
 (no '..', no symlink leaving it); http(s) URLs only with --allow-remote-media. Requests queue and run one at
@@ -53,6 +55,9 @@ def register(app: typer.Typer) -> None:
         device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = "auto",
         dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16.")] = "auto",
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+        served_model_name: Annotated[str | None, typer.Option(help="The model id /v1/models lists and requests "
+                                                              "name; default: the checkpoint folder's name, or "
+                                                              "affectllm-default (never a path).")] = None,
     ) -> None:
         if allowed_media_dir is not None and not allowed_media_dir.is_dir():
             raise typer.BadParameter(f"{allowed_media_dir}: not a folder; pass an existing folder of media",
@@ -65,12 +70,16 @@ def register(app: typer.Typer) -> None:
         from affectllm.captioning.run import load_model
         from affectllm.serving import MediaPolicy, ServeSettings, create_app
 
-        m, proc = load_model(model=model, adapter=adapter, device=device, dtype=dtype)
+        try:
+            m, proc = load_model(model=model, adapter=adapter, device=device, dtype=dtype)
+        except (ValueError, OSError) as err:  # unusable --model/--adapter (pickled-only, missing …): no traceback
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from err
         policy = MediaPolicy(allowed_dir=allowed_media_dir.absolute() if allowed_media_dir else None,
                              allow_remote=allow_remote_media, max_media_bytes=int(max_media_mb * 2**20),
                              max_media_seconds=max_media_seconds)
         settings = ServeSettings(api_key=api_key, media=policy, max_body_bytes=int(max_body_mb * 2**20),
-                                 max_new_tokens=max_new_tokens, max_queue=max_queue)
+                                 max_new_tokens=max_new_tokens, max_queue=max_queue, model_id=served_model_name)
         server_app = create_app(m, proc, settings)
         print(f"serving {server_app.state.engine.model_id!r} on http://{host}:{port}/v1", file=sys.stderr,
               flush=True)

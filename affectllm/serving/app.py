@@ -1,21 +1,33 @@
 """The OpenAI-compatible HTTP server: ``create_app(model, processor, settings)`` -> a FastAPI app.
 
 Routes: ``POST /v1/chat/completions`` (JSON or ``stream: true`` server-sent events ending ``data: [DONE]``),
-``GET /v1/models``, ``GET /health``. Every refusal is a 4xx in OpenAI's error envelope naming the problem and
-the fix (validation errors are 400, not FastAPI's 422); the body size is capped before parsing (413).
+``GET /v1/models``, ``GET /health``, and ``/docs`` + ``/openapi.json`` (behind the API key when one is set).
+Every refusal is a 4xx in OpenAI's error envelope naming the problem and the fix (validation errors are 400, not
+FastAPI's 422); the body size is capped before parsing (413).
+
+Nothing slow runs on the event loop: tokenising the conversation and resolving, probing and trial-decoding
+media run in worker threads, each after a cheap size check (a prompt far over the token budget is refused from
+its character count alone), so ``/health`` answers while a huge request is being refused.
+
+The model id is a name, never a path: ``--served-model-name``, else the checkpoint folder's name, else
+``affectllm-default`` (``served_model_name``). Requests may name the served id or one of its aliases (the name
+derived from the checkpoint, ``affectllm-default``, ``affectllm``) or leave ``model`` out; other ids are 404,
+so a client pointed at the wrong server finds out instead of getting another model's answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from affectllm.serving.engine import Engine, QueueFull
@@ -34,6 +46,10 @@ from affectllm.serving.schemas import (
 
 log = logging.getLogger("affectllm.serve")
 _PART_TAGS = ("text", *MEDIA_PART_TYPES)
+DEFAULT_MODEL_ID = "affectllm-default"
+# No tokenizer in use packs more characters than this into one token on average; text longer than
+# budget × this is refused without tokenising it (tokenising 30 MB took 37 s on the event loop, issue 12).
+MAX_CHARS_PER_TOKEN = 32
 
 
 @dataclass
@@ -45,7 +61,31 @@ class ServeSettings:
     max_body_bytes: int = 32 * 2**20
     max_new_tokens: int = 512  # cap on max_tokens, and the default when a request sets none
     max_queue: int = 32
-    model_id: str | None = None  # the id /v1/models lists; default: the model's source name
+    model_id: str | None = None  # --served-model-name: the id /v1/models lists; default: served_model_name()
+
+
+def served_model_name(model: Any, requested: str | None = None) -> str:
+    """The id the server shows: ``requested``, else the checkpoint folder's name, else ``affectllm-default``.
+
+    Never a path: a source given as a folder path becomes its last component; a hub id (``org/name``) that is not
+    a local folder stays as it is.
+    """
+    if requested:
+        return requested
+    from affectllm.api import STARTER_DIR
+
+    source = str(getattr(model, "source_name", "") or "")
+    if not source or source == "embedded-default" or os.path.realpath(source) == os.path.realpath(STARTER_DIR):
+        return DEFAULT_MODEL_ID
+    looks_local = os.path.isabs(source) or source.startswith((".", "~")) or os.path.exists(source) or "\\" in source
+    if looks_local:
+        name = os.path.basename(os.path.normpath(source.replace("\\", "/")))
+        return name if name not in ("", ".", "..") else DEFAULT_MODEL_ID
+    return source
+
+
+def _model_aliases(model: Any, served: str) -> set[str]:
+    return {served, served_model_name(model), DEFAULT_MODEL_ID, "affectllm"}
 
 
 def _error(status: int, message: str, kind: str = "invalid_request_error", param: str | None = None,
@@ -152,19 +192,31 @@ _CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
 def create_app(model, processor, settings: ServeSettings | None = None, experts=None) -> FastAPI:
     """The server app for one loaded model. ``experts``: the cue experts (default: ``experts_for(model)``)."""
     settings = settings or ServeSettings()
-    engine = Engine(model, processor, experts=experts, model_id=settings.model_id,
+    served = served_model_name(model, settings.model_id)
+    aliases = _model_aliases(model, served)
+    engine = Engine(model, processor, experts=experts, model_id=served,
                     max_new_tokens=settings.max_new_tokens, max_queue=settings.max_queue)
     created = int(time.time())
+    keyed = bool(settings.api_key)
     app = FastAPI(title="AffectLLM", version="1", description="OpenAI-compatible chat completions that report "
-                  "the emotions people show in a video, audio clip or image, and why.")
+                  "the emotions people show in a video, audio clip or image, and why.",
+                  **({"docs_url": None, "redoc_url": None, "openapi_url": None} if keyed else {}))
     app.state.engine = engine
     app.state.settings = settings
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     deps = []
-    if settings.api_key:
+    if keyed:
         from affectllm.serving.auth import require_api_key
 
         deps = [Depends(require_api_key(settings.api_key))]
+
+        @app.get("/openapi.json", dependencies=deps, include_in_schema=False)
+        async def openapi_json() -> JSONResponse:
+            return JSONResponse(app.openapi())
+
+        @app.get("/docs", dependencies=deps, include_in_schema=False)
+        async def docs() -> HTMLResponse:
+            return get_swagger_ui_html(openapi_url="/openapi.json", title="AffectLLM - API")
 
     @app.exception_handler(RequestError)
     async def _request_error(_: Request, err: RequestError) -> JSONResponse:
@@ -201,13 +253,14 @@ def create_app(model, processor, settings: ServeSettings | None = None, experts=
     @app.post("/v1/chat/completions", response_model=ChatCompletion, dependencies=deps,
               responses=_CHAT_RESPONSES, tags=["openai"])
     async def chat_completions(req: ChatCompletionRequest):
-        if req.model is not None and req.model != engine.model_id:
+        if req.model is not None and req.model not in aliases:
             raise RequestError(404, f"model {req.model[:80]!r} is not served here; this server serves "
                                     f"{engine.model_id!r} (GET /v1/models)", "model", "model_not_found")
         job, media_part = job_for(req, settings.max_new_tokens)
-        engine.check_conversation(job)
+        _check_text_size(job, engine.prompt_budget)
+        await asyncio.to_thread(engine.check_conversation, job)  # tokenising: off the event loop
         if media_part is not None:
-            job.media = await asyncio.to_thread(_resolve, media_part[0], settings.media, media_part[1])
+            job.media = await _off_loop(_resolve, media_part[0], settings.media, media_part[1])
         as_json = wants_json(req)
         if not req.stream:
             return completion(await engine.complete(job), engine.model_id, as_json)
@@ -224,6 +277,24 @@ def create_app(model, processor, settings: ServeSettings | None = None, experts=
 
     _drop_422(app)
     return app
+
+
+def _check_text_size(job: Any, budget: int) -> None:
+    """Refuse (400) text that cannot fit the token budget, from its length alone (no tokenising)."""
+    chars = len(job.prompt or "") + sum(len(str(turn.get("content") or "")) for turn in job.history)
+    if chars > budget * MAX_CHARS_PER_TOKEN:
+        raise RequestError(400, f"the conversation is {chars} characters, far over this model's budget of "
+                                f"{budget} tokens; shorten the messages", "messages")
+
+
+async def _off_loop(resolve: Any, *args: Any):
+    """``resolve(*args)`` in a worker thread; if the request is cancelled meanwhile, its temp file is removed."""
+    future = asyncio.ensure_future(asyncio.to_thread(resolve, *args))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        future.add_done_callback(lambda f: None if f.cancelled() or f.exception() else f.result().cleanup())
+        raise
 
 
 def _resolve(part: Any, policy: MediaPolicy, param: str):

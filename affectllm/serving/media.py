@@ -4,7 +4,10 @@ Accepted references: ``data:`` URLs (base64) and ``input_audio`` (base64 + forma
 temporary file; ``file://`` URLs and plain paths are served only from inside ``--allowed-media-dir`` (no
 ``..``, symlinks resolved and required to stay inside); ``http(s)://`` URLs only with ``--allow-remote-media``.
 Every refusal is a ``RequestError`` with an HTTP status (403 policy, 413 too large, 400 anything else)
-and a message naming the part, the problem and the fix. What a file holds is detected from its content.
+and a message naming the part, the problem and the fix; messages name media by what the client sent, never by
+the server's own paths. A path leading outside the folder is refused the same way whether or not its target
+exists. Before a file is queued it is probed (duration limit) and, by default, trial-decoded in a child process
+with a time limit (``media.isolated``), so a decoder crash or stall fails that request only. What a file holds is detected from its content.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ class MediaPolicy:
     max_media_bytes: int = 64 * 2**20
     max_media_seconds: float = 120.0
     remote_timeout_s: float = 20.0
+    isolate_decoding: bool = True  # trial-decode in a child process first: a decoder crash fails one request
+    decode_timeout_s: float = 60.0  # that trial's time limit
 
 
 @dataclass
@@ -113,16 +118,17 @@ def resolve_local(ref: str, policy: MediaPolicy, param: str | None = None) -> Pa
     if not (candidate.is_relative_to(base) or candidate.is_relative_to(given)):
         raise RequestError(403, f"{shown}: outside the server's media folder; only files inside "
                                      "--allowed-media-dir are served", param)
+    # Resolve symlinks without requiring the target to exist, and refuse a path leading outside before
+    # looking at it: "outside" must answer the same whether or not the target exists (no existence oracle).
     try:
-        real = candidate.resolve(strict=True)
-    except FileNotFoundError:
-        raise RequestError(400, f"{shown}: no such file in the server's media folder; check the name",
-                                param) from None
+        real = candidate.resolve(strict=False)
     except (OSError, RuntimeError) as err:  # symlink loop, name too long …
         raise RequestError(400, f"{shown}: cannot resolve the path ({err.__class__.__name__})", param) from None
     if not real.is_relative_to(base):
         raise RequestError(403, f"{shown}: a symlink leads outside the server's media folder; only files "
                                      "inside --allowed-media-dir are served", param)
+    if not real.exists():
+        raise RequestError(400, f"{shown}: no such file in the server's media folder; check the name", param)
     if not real.is_file():
         raise RequestError(400, f"{shown}: not a regular file; name a media file", param)
     size = real.stat().st_size
@@ -161,8 +167,12 @@ def _data_url_bytes(url: str, policy: MediaPolicy, param: str) -> bytes:
 
 def _to_temp(data: bytes, suffix: str, name: str, part_type: str) -> ResolvedMedia:
     fd, tmp = tempfile.mkstemp(prefix="affectllm-media-", suffix=suffix)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+    except BaseException:  # disk full …: leave no partial file behind
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return ResolvedMedia(Path(tmp), name, part_type, temporary=True)
 
 
@@ -195,8 +205,10 @@ def _download(url: str, policy: MediaPolicy, param: str, part_type: str) -> Reso
 
 
 def check_duration(media: ResolvedMedia, policy: MediaPolicy, param: str | None = None) -> None:
-    """Probe the file (content-based) and refuse media longer than ``policy.max_media_seconds``."""
+    """Probe the file (content-based) and refuse media longer than ``policy.max_media_seconds``; then, with
+    ``policy.isolate_decoding``, trial-decode it in a child process under ``policy.decode_timeout_s``."""
     from affectllm.media import MediaError, probe
+    from affectllm.media.isolated import check_decodes
 
     try:
         info = probe(media.path)
@@ -205,6 +217,11 @@ def check_duration(media: ResolvedMedia, policy: MediaPolicy, param: str | None 
     if info.duration_s > policy.max_media_seconds:
         raise RequestError(400, f"{media.name}: lasts {info.duration_s:.1f} s, over the server's limit of "
                                      f"{policy.max_media_seconds:g} s (--max-media-seconds); trim the clip", param)
+    if policy.isolate_decoding:
+        try:
+            check_decodes(media.path, policy.decode_timeout_s)
+        except MediaError as err:
+            raise RequestError(400, media_error_message(err, media), param, "media_not_decodable") from None
 
 
 def media_error_message(err: Exception, media: ResolvedMedia) -> str:
