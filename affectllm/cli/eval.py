@@ -5,6 +5,8 @@ Scoring never imports torch; ``run`` imports the model API inside the command.
 
 from __future__ import annotations
 
+import csv
+import zipfile
 from pathlib import Path
 from typing import Annotated
 
@@ -59,7 +61,8 @@ def _print_summary(results: dict, paths: dict[str, Path]) -> None:
         console.print(f"{name}: {p}")
 
 
-_ERRORS: tuple[type[Exception], ...] = (ValueError, FileNotFoundError, RuntimeError)
+# Bad input files end in exit 2 with a message, never a traceback or click's bare "Aborted." (an EOFError).
+_ERRORS: tuple[type[Exception], ...] = (ValueError, OSError, RuntimeError, EOFError, csv.Error, zipfile.BadZipFile)
 
 
 @app.command()

@@ -1,6 +1,8 @@
 """Reading ground truth and predictions: CSV, JSONL (our caption reports) and the official ``.npz``.
 
-Every problem names the file and line and says how to fix it. ``.npz`` files are opened with
+Every problem names the file and line and says how to fix it: text must be UTF-8, CSV quoting is strict (an
+unclosed quote is an error, never a swallowed row), empty files are errors, and an ``.npz`` must be a zip archive
+of string arrays (checked from its first bytes before numpy opens it). ``.npz`` files are opened with
 ``allow_pickle=False``: a file that needs unpickling is refused, never executed.
 """
 
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import math
 import os
@@ -94,8 +97,9 @@ def read_csv(path: Path, id_column: str | None = None, label_column: str | None 
     """A CSV with an id column and at least one of labels / text / number columns."""
     records: dict[str, Record] = {}
     dups: list[str] = []
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
+    reader = csv.reader(io.StringIO(_utf8_text(path, bom=True), newline=""), strict=True)
+    first_line = 1  # where the row being read starts: a quoted field may span lines
+    try:
         header = next(reader, None)
         if not header:
             raise EvalInputError(f"{path}: empty file; expected a header such as 'name,openset'")
@@ -115,8 +119,9 @@ def read_csv(path: Path, id_column: str | None = None, label_column: str | None 
             raise EvalInputError(f"{path}:1: header {header} has no label column ({', '.join(LABEL_COLUMNS)}), "
                                  f"text column ({', '.join(TEXT_COLUMNS)}) or number column ({', '.join(NUMBER_COLUMNS)})")
         index = {h: i for i, h in enumerate(header)}
+        first_line = reader.line_num + 1
         for row in reader:
-            line = reader.line_num
+            line, first_line = first_line, reader.line_num + 1
             if not row or all(not c.strip() for c in row):
                 continue
             if len(row) != len(header):
@@ -126,6 +131,10 @@ def read_csv(path: Path, id_column: str | None = None, label_column: str | None 
             sid = row[index[idc]].strip()
             if not sid:
                 raise EvalInputError(f"{path}:{line}: empty id in column '{idc}'")
+            for col in (idc, lab):
+                if col and "\n" in row[index[col]]:
+                    raise EvalInputError(f"{path}:{line}: the '{col}' field runs over lines {line}-{reader.line_num}; "
+                                         "a quote is probably not closed: close it so no row is swallowed")
             rec = Record(
                 labels=row[index[lab]] if lab else None,
                 text=row[index[txt]] if txt else None,
@@ -135,7 +144,32 @@ def read_csv(path: Path, id_column: str | None = None, label_column: str | None 
             if sid in records:
                 dups.append(sid)
             records[sid] = rec
+    except csv.Error as e:
+        raise EvalInputError(_csv_problem(path, first_line, reader.line_num, e)) from None
     return SampleFile(records, str(path), sha256_file(path), "csv", dups)
+
+
+def _utf8_text(path: Path, bom: bool = False) -> str:
+    """The file as text; EvalInputError with the line of the first byte that is not UTF-8."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig" if bom else "utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise EvalInputError(f"{path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x}); re-save the file as "
+                             "UTF-8 (e.g. iconv -f latin1 -t utf-8, or 'CSV UTF-8' in a spreadsheet)") from None
+
+
+def _csv_problem(path: Path, first: int, last: int, err: csv.Error) -> str:
+    text = str(err)
+    line = f"{first}" if last <= first else f"{first}-{last}"
+    if "field larger than field limit" in text:
+        return (f"{path}:{line}: a field is longer than {csv.field_size_limit()} characters; shorten it (or write "
+                "the predictions as JSONL), and check for an unclosed quote that swallowed the rest of the file")
+    if "unexpected end of data" in text or "expected after" in text:
+        return (f"{path}:{line}: a quoted field is not closed ({text}); close the quote, and double quotes "
+                "inside a quoted field (\"\")")
+    return f"{path}:{line}: malformed CSV ({text}); fix the quoting of that row"
 
 
 def read_jsonl(path: Path) -> SampleFile:
@@ -143,37 +177,48 @@ def read_jsonl(path: Path) -> SampleFile:
     (an EmotionReport dict, optionally nested under ``report``)."""
     records: dict[str, Record] = {}
     dups: list[str] = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise EvalInputError(f"{path}:{line_no}: not valid JSON ({e.msg}); write one object per line") from None
-            if not isinstance(obj, dict):
-                raise EvalInputError(f"{path}:{line_no}: expected a JSON object, found {type(obj).__name__}")
-            sid = next((obj[k] for k in ("id", "name", "sample_id") if k in obj), None)
-            if sid is None or str(sid).strip() == "":
-                raise EvalInputError(f"{path}:{line_no}: no 'id' field; each line needs \"id\": \"<sample id>\"")
-            body = obj.get("report") if isinstance(obj.get("report"), dict) else obj
-            labels = body.get("labels", body.get("openset"))
-            if labels is not None and not isinstance(labels, (list, str)):
-                raise EvalInputError(f"{path}:{line_no}: 'labels' must be a list of strings or a list-string")
-            text = body.get("explanation") or body.get("reason") or body.get("raw") or None
-            num = body.get("valence", body.get("sentiment"))
-            number = _number(str(num), f"{path}:{line_no}") if num is not None else None
-            sid = str(sid).strip()
-            if sid in records:
-                dups.append(sid)
-            records[sid] = Record(labels=labels, text=text, number=number)
+    for line_no, line in enumerate(_utf8_text(path).split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise EvalInputError(f"{path}:{line_no}: not valid JSON ({e.msg}); write one object per line") from None
+        if not isinstance(obj, dict):
+            raise EvalInputError(f"{path}:{line_no}: expected a JSON object, found {type(obj).__name__}")
+        sid = next((obj[k] for k in ("id", "name", "sample_id") if k in obj), None)
+        if sid is None or str(sid).strip() == "":
+            raise EvalInputError(f"{path}:{line_no}: no 'id' field; each line needs \"id\": \"<sample id>\"")
+        body = obj.get("report") if isinstance(obj.get("report"), dict) else obj
+        labels = body.get("labels", body.get("openset"))
+        if labels is not None and not isinstance(labels, (list, str)):
+            raise EvalInputError(f"{path}:{line_no}: 'labels' must be a list of strings or a list-string")
+        text = body.get("explanation") or body.get("reason") or body.get("raw") or None
+        num = body.get("valence", body.get("sentiment"))
+        number = _number(str(num), f"{path}:{line_no}") if num is not None else None
+        sid = str(sid).strip()
+        if sid in records:
+            dups.append(sid)
+        records[sid] = Record(labels=labels, text=text, number=number)
     return SampleFile(records, str(path), sha256_file(path), "jsonl", dups)
 
 
 def read_npz(path: Path) -> SampleFile:
     """The official AffectGPT ``.npz``: string arrays ``filenames`` and ``fileitems``; never unpickled."""
+    import zipfile
+
     import numpy as np
 
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if not magic:
+        raise EvalInputError(f"{path}: the file is empty (0 bytes); write the predictions again")
+    if magic != b"PK\x03\x04":
+        what = ("a single .npy array, not an .npz archive" if magic == b"\x93NUM" else
+                "a pickle, which AffectLLM never loads" if magic[:1] == b"\x80" else
+                "not a valid .npz (an .npz is a zip archive of .npy arrays; this file is not a zip archive)")
+        raise EvalInputError(f"{path}: {what}; save the predictions with np.savez(path, filenames=..., "
+                             "fileitems=...) as string arrays, or as CSV/JSONL")
     try:
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in ("filenames", "fileitems") if k not in z.files]
@@ -187,6 +232,9 @@ def read_npz(path: Path) -> SampleFile:
                 "arbitrary code). Re-save them as string arrays: np.savez(path, filenames=np.array(names, dtype=str), "
                 "fileitems=np.array([str(x) for x in items], dtype=str))") from None
         raise EvalInputError(f"{path}: not a readable .npz ({e})") from None
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
+        raise EvalInputError(f"{path}: a truncated or corrupt .npz ({type(e).__name__}: {e}); copy or write "
+                             "the file again") from None
     if names.shape != items.shape or names.ndim != 1:
         raise EvalInputError(f"{path}: filenames {names.shape} and fileitems {items.shape} must be 1-D of equal length")
     records: dict[str, Record] = {}
@@ -212,10 +260,15 @@ def load_samples(source: str | os.PathLike[str] | SampleFile | Mapping[str, Any]
         raise EvalInputError(f"{path}: no such file")
     suffix = path.suffix.lower()
     if suffix == ".npz":
-        return read_npz(path)
-    if suffix in (".jsonl", ".json"):
-        return read_jsonl(path)
-    return read_csv(path, **columns)
+        loaded = read_npz(path)
+    elif suffix in (".jsonl", ".json"):
+        loaded = read_jsonl(path)
+    else:
+        loaded = read_csv(path, **columns)
+    if not loaded.records:
+        raise EvalInputError(f"{path}: no samples in the file; an empty file would score 0 on everything, so "
+                             "write the predictions (or ground truth) into it first")
+    return loaded
 
 
 @dataclass
