@@ -5,9 +5,17 @@ load the model once and caption ``batch_size`` rows per call; the driver iterate
 writes them, so ``--out``, ``--resume`` and the progress bar behave exactly as with the local backend. Records
 travel as JSON text (one string column), so nested evidence never meets Arrow schema inference.
 
-Ray is the optional ``cluster`` extra (``pip install 'affectllm[cluster]'``). With ``RAY_ADDRESS`` set (or
-``ray start`` run on this machine) the job joins that cluster; otherwise a local one is started for the run.
+Ray is the optional ``cluster`` extra (``pip install 'affectllm[cluster]'``). With ``RAY_ADDRESS`` set
+(``RAY_ADDRESS=auto`` for a ``ray start --head`` on this machine, ``ray://HOST:10001`` or ``HOST:6379`` for
+another) the job joins that cluster, with the same command; otherwise a private local one is started for the
+run and shut down after it.
 Media paths must be readable at the same path on every worker (a shared filesystem).
+
+Failures: Ray Data restarts an actor whose process dies and retries its batch (Ray Data's defaults for actors:
+``max_restarts=-1``, ``max_task_retries=-1``); a batch's records reach the driver only when the whole batch is done, and the driver
+drops any id it has already written in this run, so a killed worker neither loses nor duplicates records. If
+the job itself fails, everything received so far is already in ``--out`` and the error says to rerun with
+``--resume``.
 """
 
 from __future__ import annotations
@@ -63,7 +71,7 @@ def caption_with_ray(todo: list[CaptionInput], opts: Any) -> Iterator[dict[str, 
         if address:
             ray.init(address=address, **kwargs)
         else:
-            ray.init(num_cpus=opts.extra.get("ray_num_cpus") or os.cpu_count(),
+            ray.init(address="local", num_cpus=opts.extra.get("ray_num_cpus") or os.cpu_count(),
                      object_store_memory=opts.extra.get("ray_object_store_bytes", 256 * 1024 * 1024), **kwargs)
         started_here = True
     try:
@@ -78,12 +86,23 @@ def caption_with_ray(todo: list[CaptionInput], opts: Any) -> Iterator[dict[str, 
             fn_constructor_kwargs={"model": opts.model, "adapter": opts.adapter, "device": opts.device,
                                    "dtype": opts.dtype, "options": options},
             batch_size=max(1, opts.batch_size),
-            concurrency=max(1, int(opts.ray_workers)),
+            compute=ray.data.ActorPoolStrategy(size=max(1, int(opts.ray_workers))),
             num_cpus=opts.extra.get("ray_cpus_per_worker", 1),
             num_gpus=opts.extra.get("ray_gpus_per_worker", 0),
-        )
-        for row in ds.iter_rows():
-            yield json.loads(row["record"])
+        )  # Ray Data's actor defaults (max_restarts=-1, max_task_retries=-1): a dead worker is replaced and its
+        # batch redone
+        seen: set[str] = set()
+        try:
+            for row in ds.iter_rows():
+                rid = str(row["id"])
+                if rid in seen:  # a retried batch whose first attempt was delivered: never write an id twice
+                    continue
+                seen.add(rid)
+                yield json.loads(row["record"])
+        except Exception as e:  # noqa: BLE001 - Ray wraps worker failures in many types
+            raise RuntimeError(f"the Ray job stopped after {len(seen)} of {len(todo)} records "
+                               f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); the records "
+                               "received are in the output: rerun the same command with --resume") from e
     finally:
         if started_here:
             ray.shutdown()

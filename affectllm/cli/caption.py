@@ -64,3 +64,34 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2) from e
         if summary.any_failed:
             raise typer.Exit(1)
+
+    @app.command("caption-merge", no_args_is_help=True, help=(
+        "Merge the shard files of one caption job into one file, every id exactly once.\n\n"
+        "`affectllm caption-merge captions.jsonl` finds captions.shard-I-of-K.jsonl beside it (the files that "
+        "`caption --out captions.jsonl --num-shards K --shard-index I` wrote), checks that all K are there, "
+        "complete and without a repeated id, and writes captions.jsonl. Or name the shard files: "
+        "`affectllm caption-merge --out all.jsonl a.jsonl b.jsonl`. Exit 2 (nothing written) when a check fails."))
+    def caption_merge(
+        files: Annotated[list[str], typer.Argument(help="The job's output name (shards are found beside it), or "
+                                                   "the shard files themselves with --out.", show_default=False)],
+        out: Annotated[str | None, typer.Option("--out", "-o", help="Merged file (.jsonl or .csv); default: the "
+                                                "job's output name.")] = None,
+    ) -> None:
+        from affectllm.captioning.merge import MergeError, merge_shards, shard_job_name
+
+        if out is None and len(files) == 1 and shard_job_name(files[0]) is None:
+            target, shards = files[0], None
+        else:
+            target = out or shard_job_name(files[0])
+            if target is None:
+                typer.echo(f"error: {files[0]}: not a shard file name (NAME.shard-I-of-K.jsonl); pass --out",
+                           err=True)
+                raise typer.Exit(2)
+            shards = list(files)
+        try:
+            s = merge_shards(target, shards)
+        except (MergeError, OSError) as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from e
+        typer.echo(f"merged {len(s.shards)} shard file(s) -> {s.out}: {s.records} records "
+                   f"({s.failed} with status error)", err=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -108,15 +109,21 @@ def train(cfg: TrainConfig, resume: bool = False, echo: Callable[[str], None] = 
             raise ConfigError("train.tensorboard is on but tensorboard is not installed; pip install tensorboard "
                               "or set train.tensorboard=false") from e
 
-    accel = Accelerator(mixed_precision=_mixed_precision(cfg), gradient_accumulation_steps=1,
+    # several processes and no GPU (`accelerate launch --multi_gpu --num_processes N` or `torchrun` on a CPU
+    # machine): gloo data parallel on CPU; accelerate's own `--cpu` flag starts a single process without mpirun
+    multi_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1
+    accel = Accelerator(mixed_precision=_mixed_precision(cfg), gradient_accumulation_steps=1, cpu=multi_cpu,
                         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
     device = accel.device
+    if not accel.is_main_process:  # one process speaks (and logs, and saves): rank 0
+        echo = _silent
     if device.type == "cpu" and cfg.train.cpu_threads:
         torch.set_num_threads(int(cfg.train.cpu_threads))
     if cfg.train.deterministic and device.type == "cuda":
         torch.use_deterministic_algorithms(True, warn_only=True)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "recipe.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    if accel.is_main_process:
+        (out / "recipe.json").write_text(json.dumps(cfg.to_dict(), indent=1))
     if cfg.train.tensorboard and accel.is_main_process:
         writer = SummaryWriter(str(out / "tensorboard"))
 
@@ -232,6 +239,8 @@ def train(cfg: TrainConfig, resume: bool = False, echo: Callable[[str], None] = 
             optimizer.zero_grad(set_to_none=True)
             step += 1
             progress["samples"] += step_samples
+            if world > 1:  # the logged loss is the global batch's, as one process with grad_accum x world logs
+                step_loss = float(accel.reduce(torch.tensor(step_loss, device=device), reduction="mean"))
             now = time.time()
             rec = {"step": step, "epoch": progress["epoch"], "loss": round(step_loss / ga, 6),
                    "lr": scheduler.get_last_lr()[-1], "lr_projector": scheduler.get_last_lr()[0],
@@ -296,6 +305,10 @@ def train(cfg: TrainConfig, resume: bool = False, echo: Callable[[str], None] = 
     accel.wait_for_everyone()
     accel.end_training()
     return summary
+
+
+def _silent(_: str) -> None:
+    pass
 
 
 def answer_loss(model, text: dict[str, torch.Tensor], towers) -> torch.Tensor:
