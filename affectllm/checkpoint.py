@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from affectllm.fingerprint import write_fingerprint
+
 PROCESSOR_FILE = "processor_config.json"
 
 
@@ -24,6 +26,7 @@ def save_checkpoint(model, processor, folder: str | Path, include_tokenizer: boo
     d = {k: v for k, v in processor.to_dict().items() if k not in ("tokenizer", "processor_class", "auto_map")}
     d["chat_template"] = processor.chat_template
     (folder / PROCESSOR_FILE).write_text(json.dumps(d, indent=2, ensure_ascii=False))
+    write_fingerprint(folder)  # again, now that the processor config (part of the hash) is written
     return folder
 
 

@@ -21,6 +21,7 @@ from torch import nn
 from transformers import AutoModelForImageTextToText, GenerationConfig, GenerationMixin, PreTrainedModel
 
 from affectllm.configuration_affectllm import MODALITIES, AffectLLMConfig
+from affectllm.fingerprint import read_fingerprint, write_fingerprint
 from affectllm.language_model import apply_lora, build_language_model
 from affectllm.projector import AffectProjector
 from affectllm.towers import TowerOutput, build_tower
@@ -67,6 +68,7 @@ class AffectLLMForConditionalGeneration(AffectLLMPreTrainedModel, GenerationMixi
         self.language_model = apply_lora(llm, config.lora, self.quantized) if config.lora.enabled else llm
         self.placeholder_ids: dict[str, int] = dict(getattr(config, "placeholder_token_ids", None) or {})
         self.generation_config = _greedy_generation_config(llm)
+        self.checkpoint_fingerprint: str | None = None  # sha256 of the folder it was loaded from (fingerprint.py)
         self.post_init()
         if dtype is not None and not self.quantized:
             self.to(dtype)
@@ -100,15 +102,17 @@ class AffectLLMForConditionalGeneration(AffectLLMPreTrainedModel, GenerationMixi
 
     @property
     def fingerprint(self) -> str:
-        """Identifies towers + LLM + trainable weights; part of evaluation caches and report metadata."""
+        """Identifies towers + LLM (named by the config) + all bytes of the weights; part of evaluation caches and
+        report metadata. A loaded checkpoint uses the fingerprint stored at save time (affectllm/fingerprint.py);
+        a model built in memory hashes its trainable tensors in full."""
         import hashlib
 
-        h = hashlib.sha256(json.dumps(self.config.to_diff_dict(), sort_keys=True, default=str).encode())
-        for name, p in sorted(self.named_parameters()):
-            if p.requires_grad:
-                h.update(name.encode())
-                h.update(p.detach().float().cpu().numpy().tobytes()[:2048])
-        return h.hexdigest()[:16]
+        from affectllm.fingerprint import tensors_fingerprint
+
+        weights = self.checkpoint_fingerprint or tensors_fingerprint(
+            (n, p) for n, p in self.named_parameters() if p.requires_grad)
+        config = json.dumps(self.config.to_diff_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(f"{config}\0{weights}".encode()).hexdigest()[:16]
 
     # --- public feature API -----------------------------------------------------------------------
     def encode_media(self, pixel_values=None, pixel_mask=None, video_timestamps=None, input_values=None,
@@ -233,6 +237,7 @@ class AffectLLMForConditionalGeneration(AffectLLMPreTrainedModel, GenerationMixi
         tmp = out / (WEIGHTS_NAME + ".tmp")
         save_file(self.checkpoint_state_dict(self_contained), str(tmp), metadata={"format": "pt"})
         tmp.replace(out / WEIGHTS_NAME)
+        write_fingerprint(out)  # all bytes hashed once, stored beside the weights (save_checkpoint redoes it last)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, dtype=None,
@@ -253,6 +258,7 @@ class AffectLLMForConditionalGeneration(AffectLLMPreTrainedModel, GenerationMixi
             raise ValueError(f"{folder / WEIGHTS_NAME}: {len(result.unexpected_keys)} weights do not fit this "
                              f"model (e.g. {result.unexpected_keys[:3]}); was it saved by another config?")
         model.tie_weights()
+        model.checkpoint_fingerprint = read_fingerprint(folder)
         if device is not None and not model.quantized:
             model.to(device)
         model.eval()

@@ -77,10 +77,24 @@ def get_tables(wheel_dir: str | os.PathLike[str] | None = None, use_disk_cache: 
 
 
 def clear_caches() -> None:
-    """Forget in-process tables (tests use this to time a cold load)."""
+    """Forget in-process tables and normalisers (tests use this to time a cold load)."""
     with _LOCK:
         _TABLES.clear()
         _RESOURCES.clear()
+        _NORMALISERS.clear()
+
+
+_NORMALISERS: dict[tuple[str, bool], Normaliser] = {}
+
+
+def get_normaliser(tables: NormTables, strict: bool = False) -> Normaliser:
+    """One Normaliser per (resource version, rules) per process, so its label memo survives between files."""
+    key = (tables.fingerprint, strict)
+    with _LOCK:
+        n = _NORMALISERS.get(key)
+        if n is None or n.tables is not tables:
+            n = _NORMALISERS[key] = Normaliser(tables, strict=strict)
+        return n
 
 
 class Normaliser:
@@ -94,9 +108,19 @@ class Normaliser:
         self._words: list[list[str]] = [[] for _ in METRICS]  # per metric: bit index → word
         self._cache: dict[str, Masks] = {}  # label → masks
         self._set_cache: dict[tuple[str, ...], Masks] = {}  # label tuple → union masks
+        self._words_cache: dict[tuple[int, int], list[str]] = {}  # (metric, mask) → sorted words
+        self._ids: dict[str, tuple[int, ...]] = {}  # label → word id per metric
+        self._lock = threading.Lock()
 
     def label_masks(self, label: str) -> Masks:
         """Masks of one lower-cased, stripped label (zero where the metric drops it)."""
+        m = self._cache.get(label)
+        if m is None:
+            with self._lock:  # bit numbering must not race when threads share a normaliser
+                return self._new_label(label)
+        return m
+
+    def _new_label(self, label: str) -> Masks:
         m = self._cache.get(label)
         if m is None:
             row = self.tables.lookup(label, self.strict)
@@ -113,6 +137,13 @@ class Normaliser:
             m = self._cache[label] = tuple(out)
         return m
 
+    def label_ids(self, label: str) -> tuple[int, ...]:
+        """Word id of one label under each metric (the bit index of its mask; -1 where the metric drops it)."""
+        ids = self._ids.get(label)
+        if ids is None:
+            ids = self._ids[label] = tuple(m.bit_length() - 1 for m in self.label_masks(label))
+        return ids
+
     def masks(self, labels: Iterable[str]) -> Masks:
         """Union of the label masks: the normalised label set of one sample under each metric."""
         key = labels if isinstance(labels, tuple) else tuple(labels)
@@ -128,8 +159,14 @@ class Normaliser:
 
     def words(self, metric_index: int, mask: int) -> list[str]:
         """The normalised labels a mask stands for (sorted), for samples.jsonl."""
-        words = self._words[metric_index]
-        return sorted(words[i] for i in range(mask.bit_length()) if mask >> i & 1)
+        key = (metric_index, mask)
+        out = self._words_cache.get(key)
+        if out is None:
+            words = self._words[metric_index]
+            out = self._words_cache[key] = sorted(words[i] for i in range(mask.bit_length()) if mask >> i & 1)
+            if len(self._words_cache) > 200_000:
+                self._words_cache.clear()
+        return list(out)
 
     def normalise(self, label: str) -> dict[str, str]:
         """One label under every metric ('' = dropped); handy for inspection and tests."""

@@ -11,6 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
+
+import numpy as np
 
 from affectllm.evaluation.normalise import Masks, Normaliser
 from affectllm.evaluation.parsing import clean_labels, parse_group_string, parse_list_string_mer2024
@@ -33,47 +36,87 @@ class SetScore:
         return {"precision": self.precision, "recall": self.recall, "f1": self.f1, "n_scored": self.n_scored}
 
 
+WORD_BITS = 20  # a set element is coded ((metric * N + sample) << WORD_BITS) | word id
+
+
+class SampleSets:
+    """Every sample's normalised label set under every metric, as one sorted array of unique element codes
+    (metric, sample, word): the vectorised form the set arithmetic runs on. N = number of samples."""
+
+    def __init__(self, n: int, metric: np.ndarray, sample: np.ndarray, word: np.ndarray) -> None:
+        self.n = n
+        codes = np.sort(((metric * n + sample) << WORD_BITS) | word)
+        if codes.size:  # unique: a label repeated (or two labels with one normalised word) counts once
+            codes = codes[np.concatenate(([True], codes[1:] != codes[:-1]))]
+        self.codes = codes  # [E] int64, sorted
+        self.sizes = np.bincount(self.codes >> WORD_BITS, minlength=len(METRICS) * n).reshape(len(METRICS), n)
+
+    @classmethod
+    def from_masks(cls, masks: Sequence[Masks]) -> SampleSets:
+        """From per-sample bit masks (normalise.py): one element per set bit."""
+        m: list[int] = []
+        s: list[int] = []
+        w: list[int] = []
+        for j, row in enumerate(masks):
+            for i, mask in enumerate(row):
+                while mask:
+                    low = mask & -mask
+                    m.append(i)
+                    s.append(j)
+                    w.append(low.bit_length() - 1)
+                    mask ^= low
+        return cls(len(masks), np.array(m, np.int64), np.array(s, np.int64), np.array(w, np.int64))
+
+    @classmethod
+    def from_labels(cls, norm: Normaliser, labels: Sequence[Sequence[str]]) -> SampleSets:
+        """From cleaned label lists: each label's word id per metric is memoised by the normaliser, so a prediction
+        file costs one dict lookup per label and a few array operations."""
+        ids = norm.label_ids
+        k = len(METRICS)
+        counts = np.fromiter(map(len, labels), np.int64, len(labels))  # labels per sample
+        flat = [ids(lab) for labs in labels for lab in labs]
+        word = np.fromiter(chain.from_iterable(flat), np.int64, len(flat) * k).reshape(-1, k)  # [L, 12], -1 = dropped
+        sample = np.repeat(np.repeat(np.arange(len(labels), dtype=np.int64), counts), k).reshape(-1, k)  # [L, 12]
+        metric = np.broadcast_to(np.arange(k, dtype=np.int64), word.shape)  # [L, 12]
+        keep = word >= 0
+        return cls(len(labels), metric[keep], sample[keep], word[keep])
+
+
 class GTColumns:
-    """Ground-truth masks transposed per metric, empty samples dropped, |G| precomputed: prepare once, score many
-    prediction files against it."""
+    """The ground truth prepared once for scoring many prediction files against it: its sets (``SampleSets``),
+    |G| per metric and sample, and which samples each metric keeps (non-empty G)."""
 
-    def __init__(self, gt: Sequence[Masks]) -> None:
-        self.n = len(gt)
-        cols = list(zip(*gt, strict=True)) if gt else [() for _ in METRICS]  # [12][N]
-        self.rows = [[(j, g, g.bit_count()) for j, g in enumerate(col) if g] for col in cols]
-
-
-def set_score(rows: Sequence[tuple[int, int, int]], pcol: Sequence[int], n_total: int,
-              keep_per_sample: bool = True) -> SetScore:
-    """Corpus P / R / F of one metric; ``rows`` = (sample index, G mask, |G|) of the kept samples, ``pcol`` the
-    prediction masks of that metric for all samples."""
-    sp = sr = 0.0
-    per: list[tuple[float, float] | None] = [None] * n_total if keep_per_sample else []
-    for j, g, gc in rows:
-        p = pcol[j]
-        inter = (g & p).bit_count() if p else 0
-        if inter:
-            pr, rc = inter / p.bit_count(), inter / gc
-            sp += pr
-            sr += rc
-        else:
-            pr = rc = 0.0
-        if keep_per_sample:
-            per[j] = (pr, rc)
-    n = len(rows)
-    mp = sp / n if n else 0.0
-    mr = sr / n if n else 0.0
-    return SetScore(mp, mr, f_score(mp, mr), n, per)
+    def __init__(self, gt: Sequence[Masks] | SampleSets) -> None:
+        self.sets = gt if isinstance(gt, SampleSets) else SampleSets.from_masks(gt)
+        self.n = self.sets.n
+        self.kept = self.sets.sizes > 0  # [12, N]
+        self.n_kept = self.kept.sum(axis=1).tolist()  # [12]
 
 
-def ew_metrics(gt: Sequence[Masks] | GTColumns, pred: Sequence[Masks],
+def ew_metrics(gt: Sequence[Masks] | GTColumns, pred: Sequence[Masks] | SampleSets,
                keep_per_sample: bool = True) -> dict[str, SetScore]:
-    """All 12 OV-MER metrics, keyed M1, M2, M3-W1-L1 … M3-W5-L2."""
+    """All 12 OV-MER metrics, keyed M1, M2, M3-W1-L1 … M3-W5-L2, computed on every sample and metric at once."""
     cols = gt if isinstance(gt, GTColumns) else GTColumns(gt)
-    if cols.n != len(pred):
-        raise ValueError(f"{cols.n} ground-truth samples but {len(pred)} predictions; align them by id first")
-    pcols = list(zip(*pred, strict=True)) if pred else [() for _ in METRICS]  # [12][N]
-    return {name: set_score(cols.rows[i], pcols[i], cols.n, keep_per_sample) for i, name in enumerate(METRICS)}
+    p = pred if isinstance(pred, SampleSets) else SampleSets.from_masks(pred)
+    if cols.n != p.n:
+        raise ValueError(f"{cols.n} ground-truth samples but {p.n} predictions; align them by id first")
+    k, n = len(METRICS), cols.n
+    hit = np.isin(p.codes, cols.sets.codes, assume_unique=True)  # [E_pred] element also in G
+    inter = np.bincount(p.codes[hit] >> WORD_BITS, minlength=k * n).reshape(k, n)  # |G ∩ P|, [12, N]
+    has_p = p.sizes > 0
+    prec = np.where(has_p, inter / np.maximum(p.sizes, 1), 0.0)  # [12, N]
+    rec = np.where(has_p, inter / np.maximum(cols.sets.sizes, 1), 0.0)
+    out: dict[str, SetScore] = {}
+    for i, name in enumerate(METRICS):
+        kept = cols.kept[i]
+        nk = cols.n_kept[i]
+        mp = math.fsum(prec[i][kept].tolist()) / nk if nk else 0.0
+        mr = math.fsum(rec[i][kept].tolist()) / nk if nk else 0.0
+        per: list[tuple[float, float] | None] = []
+        if keep_per_sample:
+            per = [(a, b) if kk else None for a, b, kk in zip(prec[i].tolist(), rec[i].tolist(), kept.tolist())]
+        out[name] = SetScore(mp, mr, f_score(mp, mr), nk, per)
+    return out
 
 
 def ew_summary(scores: dict[str, SetScore]) -> dict[str, float]:
@@ -88,7 +131,7 @@ def ew_summary(scores: dict[str, SetScore]) -> dict[str, float]:
     }
 
 
-def ew_block(gt: Sequence[Masks] | GTColumns, pred: Sequence[Masks]) -> dict[str, object]:
+def ew_block(gt: Sequence[Masks] | GTColumns, pred: Sequence[Masks] | SampleSets) -> dict[str, object]:
     """results.json block: each metric as {precision, recall, f1, n_scored}, then the summary numbers."""
     scores = ew_metrics(gt, pred, keep_per_sample=False)
     out: dict[str, object] = {k: v.to_dict() for k, v in scores.items()}

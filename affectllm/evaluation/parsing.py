@@ -67,6 +67,16 @@ def parse_group_string(value: object) -> list[list[str]]:
     return [[x for x in _QUOTE_RE.split(g) if x.strip() not in ("", ",")] for g in groups]
 
 
+def parse_clean(value: object) -> list[str]:
+    """``clean_labels(parse_list_string(value))`` in one pass for the common case, a list-string cell."""
+    if type(value) is not str or value in PANDAS_NA:
+        return clean_labels(parse_list_string(value))
+    s = value[1:] if value[:1] == "[" else value
+    if s[-1:] == "]":
+        s = s[:-1]
+    return [t.lower().strip() for item in _SPLIT_RE.split(s) if (t := item.strip())]
+
+
 def clean_labels(labels: Iterable[str]) -> list[str]:
     """Lower-case and strip each label (the reference does this before every lookup); order and repeats kept."""
     return [str(x).lower().strip() for x in labels]

@@ -60,8 +60,24 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+_HASHES: dict[tuple, dict[str, str]] = {}  # (file, size, mtime, inode) of all seven files → their sha256
+
+
 def resource_hashes(wheel_dir: Path) -> dict[str, str]:
-    return {name: file_sha256(wheel_dir / name) for name in WHEEL_FILES}
+    """sha256 of each resource file, re-hashed only when a file's size, modification time or inode changed."""
+    paths = [Path(wheel_dir) / name for name in WHEEL_FILES]
+    try:
+        key = tuple((str(p), st.st_size, st.st_mtime_ns, st.st_ino) for p in paths for st in [p.stat()])
+    except OSError:
+        key = None
+    if key is not None and key in _HASHES:
+        return dict(_HASHES[key])
+    out = {name: file_sha256(p) for name, p in zip(WHEEL_FILES, paths)}
+    if key is not None:
+        if len(_HASHES) > 8:
+            _HASHES.clear()
+        _HASHES[key] = out
+    return dict(out)
 
 
 def _cell(value: object) -> str | None:

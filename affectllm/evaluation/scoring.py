@@ -10,6 +10,7 @@ does, lazily, in emer.py).
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,10 +19,11 @@ from typing import Any
 from affectllm.evaluation.chance import onehot_floor, openset_floor, sentiment_floor
 from affectllm.evaluation.io import Record, SampleFile, align, load_samples, read_synonym_groups
 from affectllm.evaluation.judges.base import Judge
-from affectllm.evaluation.normalise import LOAD_STATS, Normaliser, get_tables
+from affectllm.evaluation.normalise import LOAD_STATS, Normaliser, get_normaliser, get_tables
 from affectllm.evaluation.onehot import ClassMapper, canonical_class, classification_metrics
-from affectllm.evaluation.ovmer import ew_block, ew_metrics, ew_summary, hit_rate, mer2024_metric
-from affectllm.evaluation.parsing import clean_labels, parse_list_string
+from affectllm.evaluation.ovmer import SampleSets, ew_block, ew_metrics, ew_summary, hit_rate, mer2024_metric
+from affectllm.evaluation.parsing import clean_labels, parse_clean, parse_list_string
+from affectllm.evaluation.prepared import load_gt, prepared_gt
 from affectllm.evaluation.resources import resolve_wheel_dir, resource_hashes
 from affectllm.evaluation.sentiment import sentiment_metrics
 from affectllm.evaluation.tables import METRICS, TABLES_VERSION
@@ -44,6 +46,7 @@ class Evaluation:
     plots: dict[str, Any] = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=1)
 def _version() -> str:
     try:
         from importlib.metadata import version
@@ -71,7 +74,7 @@ class _Predictions:
             return []
         if rec.labels is not None:
             self.sources["labels"] += 1
-            return clean_labels(parse_list_string(rec.labels))
+            return parse_clean(rec.labels)
         if rec.text:
             self.sources["judge"] += 1
             return clean_labels(self._judge_factory().extract_labels(rec.text))
@@ -81,10 +84,11 @@ class _Predictions:
 
 def evaluate(task: str | Task, gt: Source, pred: Source, wheel_dir: str | os.PathLike[str] | None = None, *,
              judge: Judge | None = None, synonym_groups: str | os.PathLike[str] | dict[str, Any] | None = None,
-             embeddings: bool = True) -> Evaluation:
-    """Score ``pred`` against ``gt`` for ``task``; see the module docstring."""
+             embeddings: bool = True, detail: bool = True) -> Evaluation:
+    """Score ``pred`` against ``gt`` for ``task``; see the module docstring. ``detail=False`` skips the per-sample
+    rows (samples.jsonl) and plot data where they cost time: ``score()`` returns results.json only."""
     t = load_task(task)
-    gt_file = load_samples(gt, **t.gt_columns())
+    gt_file = load_gt(gt, t.gt_columns())
     pred_file = load_samples(pred)
     wdir = resolve_wheel_dir(wheel_dir)
     tables = get_tables(wdir)
@@ -102,10 +106,10 @@ def evaluate(task: str | Task, gt: Source, pred: Source, wheel_dir: str | os.Pat
         return state["j"]
 
     preds = _Predictions(pred_file, judge_factory)
-    official, strict = Normaliser(tables), Normaliser(tables, strict=True)
+    official, strict = get_normaliser(tables), get_normaliser(tables, strict=True)
     ids = gt_file.ids
     kind_fn = {"openset": _openset, "onehot": _onehot, "sentiment": _sentiment, "emer": _emer}[t.kind]
-    ev = kind_fn(t, ids, gt_file, preds, official, strict, judge_factory, synonym_groups, embeddings)
+    ev = kind_fn(t, ids, gt_file, preds, official, strict, judge_factory, synonym_groups, embeddings, detail)
     res = ev.results
     res.update(
         task=t.name, kind=t.kind, title=t.title, primary=t.primary, n_samples=len(ids),
@@ -125,24 +129,26 @@ def evaluate(task: str | Task, gt: Source, pred: Source, wheel_dir: str | os.Pat
 def score(task: str | Task, gt: Source, pred: Source, wheel_dir: str | os.PathLike[str] | None = None,
           **kw: Any) -> dict[str, Any]:
     """The content of results.json (see ``evaluate`` for the keyword options)."""
-    return evaluate(task, gt, pred, wheel_dir, **kw).results
+    return evaluate(task, gt, pred, wheel_dir, detail=False, **kw).results
 
 
 # --------------------------------------------------------------------------------------------------- openset
 def _openset(t: Task, ids: list[str], gt: SampleFile, preds: _Predictions, official: Normaliser,
-             strict: Normaliser, judge_factory: Any, synonym_groups: Any, _emb: bool) -> Evaluation:
-    g_labels = [clean_labels(parse_list_string(gt.records[i].labels)) for i in ids]
+             strict: Normaliser, judge_factory: Any, synonym_groups: Any, _emb: bool, detail: bool) -> Evaluation:
+    g = prepared_gt([gt.records[i].labels for i in ids], official, strict)  # cached per ground truth
+    g_labels, g_off = g.labels, g.official
     p_labels = [preds.labels(i) for i in ids]
-    g_off = [official.masks(x) for x in g_labels]
-    p_off = [official.masks(x) for x in p_labels]
-    scores = ew_metrics(g_off, p_off)
+    scores = ew_metrics(g.official_cols, SampleSets.from_labels(official, p_labels), keep_per_sample=detail)
     res: dict[str, Any] = {k: v.to_dict() for k, v in scores.items()}
     res.update(ew_summary(scores))
-    strict_block = ew_block([strict.masks(x) for x in g_labels], [strict.masks(x) for x in p_labels])
+    strict_block = ew_block(g.strict_cols, SampleSets.from_labels(strict, p_labels))
     res["strict"] = {**strict_block, "differences": STRICT_DIFFERENCES[:2]}
     res["chance_floor"] = openset_floor(g_labels, official, strict)
     if "mer2024" in t.metrics or synonym_groups is not None:
         res["MER2024"] = _mer2024(ids, gt, preds, g_labels, p_labels, judge_factory, synonym_groups)
+    if not detail:
+        return Evaluation(res)
+    p_off = [official.masks(x) for x in p_labels]
     samples = []
     for j, sid in enumerate(ids):
         per = {}
@@ -180,7 +186,7 @@ def _mer2024(ids: list[str], gt: SampleFile, preds: _Predictions, g_labels: list
 
 # --------------------------------------------------------------------------------------------------- onehot
 def _onehot(t: Task, ids: list[str], gt: SampleFile, preds: _Predictions, official: Normaliser,
-            strict: Normaliser, _jf: Any, _sg: Any, _emb: bool) -> Evaluation:
+            strict: Normaliser, _jf: Any, _sg: Any, _emb: bool, _detail: bool) -> Evaluation:
     g_labels = [clean_labels(parse_list_string(gt.records[i].labels)) for i in ids]
     p_labels = [preds.labels(i) for i in ids]
     hit = hit_rate(g_labels, p_labels, official)
@@ -210,7 +216,7 @@ def _onehot(t: Task, ids: list[str], gt: SampleFile, preds: _Predictions, offici
 
 # --------------------------------------------------------------------------------------------------- sentiment
 def _sentiment(t: Task, ids: list[str], gt: SampleFile, preds: _Predictions, _o: Normaliser, _s: Normaliser,
-               judge_factory: Any, _sg: Any, _emb: bool) -> Evaluation:
+               judge_factory: Any, _sg: Any, _emb: bool, _detail: bool) -> Evaluation:
     g_val = []
     for sid in ids:
         v = gt.records[sid].number
@@ -241,7 +247,7 @@ def _sentiment(t: Task, ids: list[str], gt: SampleFile, preds: _Predictions, _o:
 
 # --------------------------------------------------------------------------------------------------- EMER
 def _emer(t: Task, ids: list[str], gt: SampleFile, preds: _Predictions, _o: Normaliser, _s: Normaliser,
-          judge_factory: Any, _sg: Any, embeddings: bool) -> Evaluation:
+          judge_factory: Any, _sg: Any, embeddings: bool, _detail: bool) -> Evaluation:
     from affectllm.evaluation import emer
 
     ref_text = [gt.records[i].text or "" for i in ids]

@@ -1,4 +1,5 @@
-"""Task definitions: YAML files in the repo's eval/tasks/ (``$AFFECTLLM_TASKS_DIR`` overrides).
+"""Task definitions: YAML files shipped as package data in affectllm/evaluation/task_files/, so a wheel install has
+them (``$AFFECTLLM_TASKS_DIR`` overrides the folder).
 
 A task says what kind of ground truth it has (openset / onehot / sentiment / emer), which columns to read, the
 closed label set where there is one, the metrics and the primary one, and where a sample's media live under
@@ -14,8 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from affectllm.paths import repo_root
-
+TASK_FILES = Path(__file__).resolve().parent / "task_files"
 KINDS = ("openset", "onehot", "sentiment", "emer")
 
 
@@ -53,7 +53,7 @@ class Task:
 
 def tasks_dir() -> Path:
     env = os.environ.get("AFFECTLLM_TASKS_DIR")
-    return Path(env) if env else repo_root() / "eval" / "tasks"
+    return Path(env) if env else TASK_FILES
 
 
 def _key(name: str) -> str:
@@ -93,7 +93,8 @@ def _parse_yaml(path_str: str, _mtime_ns: int) -> Task:
 def list_tasks() -> list[Task]:
     d = tasks_dir()
     if not d.is_dir():
-        raise TaskError(f"{d}: task folder not found; set AFFECTLLM_TASKS_DIR to the eval/tasks folder of a checkout")
+        raise TaskError(f"{d}: task folder not found; set AFFECTLLM_TASKS_DIR to a folder of task YAMLs "
+                        "(or unset it to use the shipped ones)")
     return [_from_yaml(p) for p in sorted(d.glob("*.yaml"))]
 
 

@@ -1,40 +1,52 @@
-"""`eval run`: a model (faked: affectllm.load / affectllm.predict monkeypatched) over a task's media, responses
-cached per sample id + model fingerprint so a re-run skips finished samples, then scored."""
+"""`eval run`: a model (faked at the Responder seam: perceive + render + answer) over a task's media. Responses
+are cached under a key covering the weights fingerprint, the rendered prompt, generation and perception settings,
+the media content and the task file, so a re-run reuses exactly the answers whose inputs did not change."""
 
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from typer.testing import CliRunner
 
 import affectllm
 from affectllm.cli.eval import app
+from affectllm.evaluation import runner
+from affectllm.evaluation.runner import Request, run_task
 from affectllm.report import EmotionReport
 
+ANSWERS = {"a": ["happy"], "b": ["sad", "angry"], "c": ["worried"]}
 
-class FakeModel:
-    def __init__(self, name):
-        self.fingerprint = f"fake:{name}"
+
+class FakeResponder:
+    """Renders '<prompt> | <media content>' like a real model would render cues from media; records answers."""
+
+    calls: list[tuple[str, str, str | None]] = []
+
+    def __init__(self, model, processor, prompt=None, max_new_tokens=128):
+        self.fingerprint = f"fake:{model}"
+        self.prompt, self.max_new_tokens = prompt or "Which emotions?", max_new_tokens
+
+    def request(self, media, subtitle):
+        video = media["video"]
+        with open(video, "rb") as f:
+            seen = f.read().decode(errors="replace")
+        return Request(f"{self.prompt} | {seen}", {"generation": {"max_new_tokens": self.max_new_tokens},
+                                                   "perception": {"num_frames": 8}}, video)
+
+    def answer(self, req):
+        sid = req.state.rsplit("/", 1)[1].split(".")[0]
+        FakeResponder.calls.append((sid, req.state, req.prompt_text))
+        return EmotionReport(labels=ANSWERS[sid], explanation=f"clip {sid}", valence=0.5)
 
 
 @pytest.fixture
 def fake_api(monkeypatch):
-    calls = {"load": 0, "predict": []}
-    answers = {"a": ["happy"], "b": ["sad", "angry"], "c": ["worried"]}
-
-    def load(model=None, **kw):
-        calls["load"] += 1
-        return FakeModel(model), object()
-
-    def predict(model, processor, video=None, audio=None, image=None, text=None):
-        sid = video.rsplit("/", 1)[1].split(".")[0]
-        calls["predict"].append((sid, video, text))
-        return EmotionReport(labels=answers[sid], explanation=f"clip {sid}", valence=0.5)
-
-    monkeypatch.setattr(affectllm, "load", load, raising=False)
-    monkeypatch.setattr(affectllm, "predict", predict, raising=False)
-    return calls
+    FakeResponder.calls = []
+    monkeypatch.setattr(affectllm, "load", lambda model=None, **kw: (model, None), raising=False)
+    monkeypatch.setattr(runner, "ModelResponder", FakeResponder)
+    return FakeResponder.calls
 
 
 @pytest.fixture
@@ -42,7 +54,7 @@ def data_root(tmp_path):
     root = tmp_path / "data"
     (root / "video").mkdir(parents=True)
     for sid in ("a", "b", "c"):
-        (root / "video" / f"{sid}.mp4").write_bytes(b"\0")
+        (root / "video" / f"{sid}.mp4").write_bytes(f"frames of {sid}".encode())
     (root / "check-openset.csv").write_text(
         "name,openset\na,\"['happy', 'joyful']\"\nb,\"['sad']\"\nc,\"['worried', 'anxious']\"\nd,\"['angry']\"\n",
         encoding="utf-8")
@@ -55,37 +67,74 @@ def test_run_caches_and_scores(fake_api, data_root, tmp_path, wheel_dir):
             "--wheel-dir", str(wheel_dir)]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
-    assert [c[0] for c in fake_api["predict"]] == ["a", "b", "c"]  # 'd' has no media: recorded, not predicted
-    assert fake_api["predict"][0][1].endswith("video/a.mp4")
+    assert [c[0] for c in fake_api] == ["a", "b", "c"]  # 'd' has no media: recorded, not predicted
+    assert fake_api[0][1].endswith("video/a.mp4")
     r = json.loads((out / "results.json").read_text())
     assert r["run"]["fingerprint"] == "fake:m1" and r["run"]["n_errors"] == 1
+    assert (r["run"]["asked"], r["run"]["reused"]) == (3, 0)
     assert r["n_samples"] == 4 and (out / "report.html").is_file()
     preds = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
     assert preds[1] == {"id": "b", "labels": ["sad", "angry"], "explanation": "clip b", "report_valence": 0.5}
-    # re-run: every sample is cached → no predict call; same numbers
+    # re-run: every sample is cached → no model call; same numbers
     res = CliRunner().invoke(app, args)
-    assert res.exit_code == 0 and len(fake_api["predict"]) == 3
-    assert json.loads((out / "results.json").read_text())["M-avg"] == r["M-avg"]
+    assert res.exit_code == 0 and len(fake_api) == 3
+    r2 = json.loads((out / "results.json").read_text())
+    assert r2["M-avg"] == r["M-avg"] and (r2["run"]["asked"], r2["run"]["reused"]) == (0, 3)
     # another model fingerprint → its own cache, predicted again
     res = CliRunner().invoke(app, [*args[:4], "m2", *args[5:]])
-    assert res.exit_code == 0 and len(fake_api["predict"]) == 6
+    assert res.exit_code == 0 and len(fake_api) == 6
     assert len(list((out / "responses").glob("*.jsonl"))) == 2
 
 
 def test_run_resumes_after_interruption(fake_api, data_root, tmp_path, wheel_dir):
-    from affectllm.evaluation.runner import run_task
-
     out = tmp_path / "out"
     run_task("ov-mer", "m1", data_root, out, limit=1, wheel_dir=wheel_dir)
-    assert [c[0] for c in fake_api["predict"]] == ["a"]
+    assert [c[0] for c in fake_api] == ["a"]
     cache = next((out / "responses").glob("*.jsonl"))
     with open(cache, "a", encoding="utf-8") as f:
         f.write('{"id": "b", "fingerpr')  # a run killed mid-write
     ev = run_task("ov-mer", "m1", data_root, out, wheel_dir=wheel_dir)
-    assert [c[0] for c in fake_api["predict"]] == ["a", "b", "c"]
+    assert [c[0] for c in fake_api] == ["a", "b", "c"]
     assert ev.results["n_samples"] == 4
     run_task("ov-mer", "m1", data_root, out, wheel_dir=wheel_dir)  # the half line did not swallow b's record
-    assert len(fake_api["predict"]) == 3
+    assert len(fake_api) == 3
+
+
+def _asked(ev) -> int:
+    return ev.results["run"]["asked"]
+
+
+def test_cache_key_covers_prompt_generation_task_media_and_weights(fake_api, data_root, tmp_path, wheel_dir):
+    out = tmp_path / "out"
+    kw = {"wheel_dir": wheel_dir}
+    assert _asked(run_task("ov-mer", "m1", data_root, out, **kw)) == 3
+    assert _asked(run_task("ov-mer", "m1", data_root, out, **kw)) == 0  # unchanged: all reused
+    # a changed prompt re-asks every sample
+    assert _asked(run_task("ov-mer", "m1", data_root, out, prompt="Name the emotions.", **kw)) == 3
+    assert fake_api[-1][2].startswith("Name the emotions. |")
+    # a changed generation parameter
+    assert _asked(run_task("ov-mer", "m1", data_root, out, max_new_tokens=64, **kw)) == 3
+    # a changed task file (same name, other content)
+    task = tmp_path / "ov-mer.yaml"
+    shutil.copy(runner.load_task("ov-mer").path, task)
+    assert _asked(run_task(str(task), "m1", data_root, out, **kw)) == 0  # same bytes: same answers
+    task.write_text(task.read_text() + "\n# edited\n")
+    assert _asked(run_task(str(task), "m1", data_root, out, **kw)) == 3
+    # changed media content re-asks that sample only
+    (data_root / "video" / "b.mp4").write_bytes(b"other frames")
+    assert _asked(run_task("ov-mer", "m1", data_root, out, **kw)) == 1
+    # other weights (another fingerprint) re-ask everything; the first model's answers are still there after
+    assert _asked(run_task("ov-mer", "m2", data_root, out, **kw)) == 3
+    assert _asked(run_task("ov-mer", "m1", data_root, out, **kw)) == 0
+
+
+def test_legacy_unkeyed_cache_lines_are_not_reused(fake_api, data_root, tmp_path, wheel_dir):
+    out = tmp_path / "out"
+    ev = run_task("ov-mer", "m1", data_root, out, wheel_dir=wheel_dir)
+    cache = next((out / "responses").glob("*.jsonl"))
+    rows = [json.loads(x) for x in cache.read_text().splitlines()]
+    cache.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "key"}) + "\n" for r in rows))
+    assert _asked(run_task("ov-mer", "m1", data_root, out, wheel_dir=wheel_dir)) == _asked(ev) == 3
 
 
 def test_run_without_ground_truth_says_where(fake_api, tmp_path):
