@@ -134,9 +134,7 @@ def generate_reports(model, processor, perceptions: list, prompt: str | None = N
     texts = processor.batch_decode(out[:, batch["input_ids"].shape[1]:])
     reports = []
     for p, t in zip(perceptions, texts):
-        r = parse_report(t)
-        r.transcript, r.language, r.evidence = p.transcript, p.language, p.evidence()
-        reports.append(r)
+        reports.append(parse_report(t, perception=p))  # transcript, evidence and the faithfulness check
     return reports
 
 

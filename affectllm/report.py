@@ -7,7 +7,10 @@ The model is taught to emit exactly this block (the instruction data writes targ
     Arousal: 0.40
     Explanation: She smiles broadly and her voice rises when she says "we won".
 
-`parse_report` never raises: a malformed generation gives ``labels=[]`` and keeps the text in ``raw``.
+`parse_report` never raises: a malformed generation gives ``labels=[]`` and keeps the text in ``raw``. Given
+the perception it was generated from, it also checks faithfulness (``affectllm.faithful``): quotes must occur in
+the transcript or its translation, cited words must have been found or said, the generation must not loop;
+``faithful`` is false and ``faithfulness_problems`` says why otherwise.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ class EmotionReport:
     language: str | None = None
     evidence: dict[str, Any] = field(default_factory=dict)  # per-modality cues: face, voice, text
     raw: str = ""  # the generated text, as produced
+    translation: str | None = None  # English rendering of non-English speech (Whisper translate)
+    faithful: bool = True  # set by parse_report: no unsupported quote, cited word or loop
+    faithfulness_problems: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,8 +83,13 @@ def format_report(labels: list[str], explanation: str, valence: float | None = N
     return "\n".join(lines)
 
 
-def parse_report(text: str) -> EmotionReport:
-    """Parse generated text into an EmotionReport; tolerant of markdown, case and order, never raises."""
+def parse_report(text: str, perception: Any = None) -> EmotionReport:
+    """Parse generated text into an EmotionReport; tolerant of markdown, case and order, never raises.
+
+    ``perception`` (an ``affectllm.perception.pipeline.Perception``) is what the text was generated from: the
+    report then carries its transcript, language, translation and evidence, and ``faithful`` is checked
+    against them. Without it nothing was heard, so any quotation is unsupported.
+    """
     report = EmotionReport(raw=text if isinstance(text, str) else str(text))
     try:
         fields: dict[str, list[str]] = {}
@@ -105,4 +116,23 @@ def parse_report(text: str) -> EmotionReport:
             report.explanation = " ".join(x for x in fields["explanation"] if x).strip()
     except Exception:  # noqa: BLE001 - a malformed generation must never raise
         report.labels = []
+    _ground(report, perception)
     return report
+
+
+def _ground(report: EmotionReport, perception: Any) -> None:
+    """Attach the perception's transcript/evidence and set ``faithful``; never raises."""
+    try:
+        from affectllm.faithful import Grounding, mark_faithfulness
+
+        grounding = None
+        if perception is not None:
+            report.transcript = getattr(perception, "transcript", None)
+            report.language = getattr(perception, "language", None)
+            report.translation = getattr(perception, "translation", None)
+            if hasattr(perception, "evidence"):
+                report.evidence = perception.evidence()
+            grounding = Grounding.from_perception(perception)
+        mark_faithfulness(report, grounding)
+    except Exception as e:  # noqa: BLE001 - a broken check must not lose the report; it is just not faithful
+        report.faithful, report.faithfulness_problems = False, [f"faithfulness check failed: {e!r}"]

@@ -51,9 +51,12 @@ def grounded_explanation(perception, label: str) -> str:
         parts.append("the voice shows " + _join([c for c in cues if c]))
     if perception.transcript:
         said = f'the speaker says "{perception.transcript.strip()}"'
+        if getattr(perception, "translation", None):
+            said += f' ("{perception.translation.strip()}")'
         words = (perception.text or {}).get("emotion_words") or []
-        if words:
-            said += f", and words like \"{words[0]}\" carry the feeling"
+        if words:  # lexicon hits: {word, emotions, source, text} (plain strings in older perceptions)
+            word = words[0]["word"] if isinstance(words[0], dict) else words[0]
+            said += f", and words like \"{word}\" carry the feeling"
         parts.append(said)
     evidence = "; ".join(parts)
     if evidence:

@@ -16,12 +16,6 @@ import numpy as np
 
 from affectllm.media_inputs import MediaItem
 
-EMOTION_WORDS = {
-    "happy", "glad", "great", "love", "wonderful", "excited", "thanks", "sad", "sorry", "miss", "cry", "angry",
-    "hate", "unfair", "furious", "afraid", "scared", "fear", "worried", "nervous", "surprised", "wow", "disgusting",
-    "gross", "tired", "bored", "proud", "relieved", "upset", "annoyed", "terrible", "awful", "amazing", "fun",
-}
-
 
 @dataclass
 class Perception:
@@ -36,6 +30,7 @@ class Perception:
     text: dict[str, Any] = field(default_factory=dict)
     transcript: str | None = None
     language: str | None = None
+    translation: str | None = None  # English rendering of non-English speech (Whisper translate)
     subtitle: str | None = None
     face_crops: np.ndarray | None = None  # [T', 48, 48, 3] main-face crops
     face_times: np.ndarray | None = None
@@ -127,16 +122,21 @@ def _run_experts(p: Perception, experts: Experts) -> None:
 
         if experts.asr is not None:
             tr = experts.asr.transcribe(p.audio)
-            p.transcript, p.language = tr.text.strip(), tr.language
+            p.transcript, p.language, p.translation = tr.text.strip(), tr.language, tr.translation
+            p.text["language"] = {"code": tr.language, "probability": tr.language_probability,
+                                  "uncertain": tr.language_uncertain}
         words = len(p.transcript.split()) if p.transcript else None
         pro = analyse_prosody(p.audio, sr=16000, words=words)
         p.voice = {**_as_dict(pro), "cues": describe_prosody(pro)}
     elif p.audio is not None:
         p.voice = {"cues": ["audio too short to analyse"]}
+    from affectllm.perception.lexicon import text_cues
+
     words = (p.transcript or "") + " " + (p.subtitle or "")
-    found = sorted({w.strip(".,!?;:'\"").lower() for w in words.split()} & EMOTION_WORDS)
-    p.text = {"asr": p.transcript is not None, "emotion_words": found, "exclamations": words.count("!"),
-              "questions": words.count("?")}
+    p.text = {"asr": p.transcript is not None, "transcript": p.transcript, "translation": p.translation,
+              "language": p.text.get("language"),
+              **text_cues(p.transcript, p.language, p.translation, p.subtitle),
+              "exclamations": words.count("!") + words.count("！"), "questions": words.count("?") + words.count("？")}
 
 
 def _faces(p: Perception, experts: Experts) -> None:
@@ -170,8 +170,14 @@ def cue_lines(p: Perception) -> list[str]:
     """Short text cues the language model reads: what was said, what the face did, how the voice sounded."""
     lines = []
     if p.transcript:
-        lang = f" ({p.language})" if p.language else ""
-        lines.append(f'Speech{lang}: "{p.transcript}"')
+        lang = (p.text.get("language") or {}) if p.language else {}
+        if lang.get("uncertain"):
+            tag = f" (language uncertain: {p.language}? p={lang['probability']:.2f})"
+        else:
+            tag = f" ({p.language}, p={lang['probability']:.2f})" if lang else (f" ({p.language})" if p.language else "")
+        lines.append(f'Speech{tag}: "{p.transcript}"')
+        if p.translation:
+            lines.append(f'Translation (en): "{p.translation}"')
     elif p.audio is not None and p.text.get("asr"):
         lines.append("Speech: none recognised")
     if p.subtitle:
@@ -185,6 +191,7 @@ def cue_lines(p: Perception) -> list[str]:
             lines.append("Face: no face visible")
     if p.voice.get("cues"):
         lines.append("Voice: " + "; ".join(p.voice["cues"]))
-    if p.text.get("emotion_words"):
-        lines.append("Emotion words: " + ", ".join(p.text["emotion_words"]))
+    from affectllm.perception.lexicon import cue_lines as text_cue_lines
+
+    lines += text_cue_lines(p.text)
     return lines

@@ -149,3 +149,61 @@ def test_ravdess_video_through_media_decoder(tiny, shared):
     audio = media.load_audio(shared / "media" / "ravdess" / "01-01-01-01-01-01-01.mp4")
     assert audio.ndim == 1 and abs(len(audio) / SAMPLE_RATE - 3.3) < 0.2
     assert "kids are talking by the door" in normalise_text(tiny.transcribe(audio).text)
+
+
+def _casia_clip(shared) -> Path:
+    """One Mandarin clip of ../shared/corpora (labels.csv is the authority); skip when the corpora are absent."""
+    import csv
+
+    labels = shared / "corpora" / "labels.csv"
+    if not labels.is_file():
+        pytest.skip(f"{labels} is absent (the labelled corpora are not beside this checkout)")
+    with labels.open(newline="", encoding="utf-8") as f:
+        row = next((r for r in csv.DictReader(f) if r["corpus"] == "casia"), None)
+    if row is None:
+        pytest.skip(f"{labels} lists no CASIA clip")
+    return shared / "corpora" / row["path"]
+
+
+@pytest.mark.slow
+def test_translation_keeps_the_original_transcript_in_one_encoder_pass(base, shared, monkeypatch):
+    import whisper.model as wm
+
+    audio = load_16k(shared / "media" / "emodb" / "03a01Fa.wav")  # "Der Lappen liegt auf dem Eisschrank."
+    calls = []
+    original = wm.AudioEncoder.forward
+    monkeypatch.setattr(wm.AudioEncoder, "forward", lambda self, x: calls.append(1) or original(self, x))
+    base._memo = None
+    out = base.transcribe(audio)
+    assert len(calls) == 1  # language detection, transcript and translation share the 2.6-s clip's window
+    assert out.language == "de" and not out.language_uncertain
+    assert "lappen" in normalise_text(out.text) and "eisschrank" in normalise_text(out.text)  # original kept
+    assert out.translation and out.translation.isascii() and normalise_text(out.translation) != normalise_text(out.text)
+    assert out.to_dict()["translation"] == out.translation
+    # English speech is not translated; translate=False skips it
+    assert base.transcribe(audio, translate=False).translation is None
+
+
+@pytest.mark.slow
+def test_mandarin_fixture_is_reported_as_mandarin(base, shared):
+    audio = load_16k(_casia_clip(shared))
+    out = base.transcribe(audio)
+    assert out.language == "zh" and out.language_probability > 0.9 and not out.language_uncertain
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in out.text)  # the transcript stays in Chinese characters
+    assert out.translation and out.translation.isascii()
+
+
+def test_language_below_the_threshold_is_uncertain():
+    from affectllm.perception.asr import LANGUAGE_UNCERTAIN_BELOW
+    from affectllm.perception.pipeline import Perception, cue_lines
+
+    assert not Transcript("x", "zh", 0.93).language_uncertain
+    assert Transcript("x", "ko", LANGUAGE_UNCERTAIN_BELOW - 0.01).language_uncertain
+    assert not Transcript("", None, 0.0).language_uncertain  # nothing detected: nothing to be unsure of
+    p = Perception(source=None, kind="audio", transcript="我马上拿来", language="ko", translation="I'll get it now")
+    p.text = {"language": {"code": "ko", "probability": 0.41, "uncertain": True}}
+    lines = cue_lines(p)
+    assert lines[0] == 'Speech (language uncertain: ko? p=0.41): "我马上拿来"'
+    assert lines[1] == 'Translation (en): "I\'ll get it now"'
+    p.language, p.text = "zh", {"language": {"code": "zh", "probability": 0.99, "uncertain": False}}
+    assert cue_lines(p)[0] == 'Speech (zh, p=0.99): "我马上拿来"'

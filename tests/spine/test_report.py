@@ -43,3 +43,23 @@ def test_parser_never_raises(text):
 
 def test_normalise_labels_splits_and_dedupes():
     assert normalise_labels("Happy, sad and angry / happy") == ["happy", "sad", "angry"]
+
+
+_QUOTEY = st.lists(st.sampled_from(list("ab cd'\"“”「」『』‘’«»,.!?\n:") + ["Labels:", "Explanation:", "words like ",
+                                                                          "我", "经验"])).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_QUOTEY | st.text(), st.one_of(st.none(), st.text(max_size=40)))
+def test_parser_never_raises_on_the_faithfulness_fields(text, transcript):
+    from affectllm.perception.pipeline import Perception
+
+    p = None
+    if transcript is not None:
+        p = Perception(source=None, kind="audio", transcript=transcript, translation=transcript[::-1] or None)
+        p.text = {"emotion_words": [{"word": transcript[:3]}, "x", None]}
+    r = parse_report(text, perception=p)
+    assert r.raw == text and isinstance(r.labels, list)
+    assert isinstance(r.faithful, bool) and all(isinstance(x, str) for x in r.faithfulness_problems)
+    assert r.faithful == (r.faithfulness_problems == [])
+    assert EmotionReport.from_dict(r.to_dict()) == r
