@@ -11,14 +11,22 @@ REGISTRY_PREFIX = "registry:"
 
 
 def resolve_text_model(name: str) -> str:
-    """Map ``registry:<name>`` to the converted local folder of an embedded model; other names pass through."""
+    """Map ``registry:<name>`` (or a bare embedded alias such as ``smollm2`` / ``gemma`` that is not a local
+    path) to the converted local folder of an embedded language model; other names pass through."""
+    from pathlib import Path
+
+    from affectllm.defaults import LLM_BACKBONES
+    from affectllm.offline.prepare import ensure_language_model
+
+    if name in LLM_BACKBONES and not Path(name).exists():
+        name = LLM_BACKBONES[name]
     if name.startswith(REGISTRY_PREFIX):
         key = name[len(REGISTRY_PREFIX):]
-        if key == "gemma-3-270m":
-            from affectllm.offline.gemma import ensure_gemma
-
-            return str(ensure_gemma())
-        raise ValueError(f"{name!r}: unknown embedded model; known: registry:gemma-3-270m")
+        try:
+            return str(ensure_language_model(key))
+        except (KeyError, ValueError) as e:
+            raise ValueError(f"{name!r}: unknown embedded model; known: "
+                             + ", ".join(f"{k} ({v})" for k, v in LLM_BACKBONES.items())) from e
     from affectllm.weights_guard import refuse_pickled_weights
 
     refuse_pickled_weights(name)

@@ -128,7 +128,7 @@ def main() -> None:
         timer.wrap(media, name, "decode")
     for name in ("track_main_face", "crop_faces"):
         timer.wrap(faces, name, "faces")
-    timer.wrap(experts.expression, "predict", "expression")
+    timer.wrap(experts.expression, "predict_track", "expression")
     timer.wrap(experts.asr, "transcribe", "whisper")
     timer.wrap(prosody, "analyse_prosody", "prosody")
     gen_fn = fast_generate_reports if args.fast else generate_reports

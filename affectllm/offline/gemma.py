@@ -117,30 +117,12 @@ def load_gemma(dtype: torch.dtype = torch.bfloat16, device: str | torch.device =
 
 def _convert(src: Path, gguf_name: str, out: Path, timings: dict[str, float], progress: bool) -> None:
     """Dequantise the GGUF through transformers and save a plain bf16 folder into ``out``."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
+    from affectllm.offline.gguf_hf import dequantise_gguf
 
-    if not progress:
-        hf_logging.disable_progress_bar()
-    try:
-        t = time.perf_counter()
-        tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=gguf_name)
-        timings["tokenizer"] = time.perf_counter() - t
-        t = time.perf_counter()
-        gguf_model = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf_name, dtype=torch.float32)
-        timings["dequantise"] = time.perf_counter() - t
-    finally:
-        if not progress:
-            hf_logging.enable_progress_bar()
+    model, tokenizer = dequantise_gguf(src, gguf_name, timings, progress)
     _check_tokenizer(tokenizer, src / gguf_name)
 
     t = time.perf_counter()
-    config = gguf_model.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config  # the weights are plain tensors now
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    model.load_state_dict(gguf_model.state_dict(), strict=True)
-    del gguf_model
     model = model.to(torch.bfloat16).eval()
     model.config.dtype = "bfloat16"
     gen = model.generation_config

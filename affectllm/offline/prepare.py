@@ -21,6 +21,10 @@ def _ensure_fn(comp: Component) -> Callable[[], Path] | None:
         from affectllm.offline.gemma import ensure_gemma
 
         return ensure_gemma
+    if comp.name == "smollm2-135m-instruct":
+        from affectllm.offline.smollm2 import ensure_smollm2
+
+        return ensure_smollm2
     if comp.name.startswith("whisper-"):
         from affectllm.offline.whisper_convert import ensure_whisper
 
@@ -53,9 +57,31 @@ def component_status(comp: Component) -> dict:
     }
 
 
+def ensure_language_model(name: str) -> Path:
+    """The converted folder of an embedded language model (name or alias: gemma, smollm2), converting once."""
+    comp = get_component(name)
+    fn = _ensure_fn(comp)
+    if comp.role != "language model" or fn is None:
+        known = ", ".join(c.name for c in COMPONENTS if c.role == "language model")
+        raise ValueError(f"{name!r} is not an embedded language model; known: {known}")
+    return fn()
+
+
+def default_components(llm: str | None = None) -> list[Component]:
+    """What a plain ``prepare`` converts: the default components, with ``llm`` (name or alias) as the language
+    model in place of the default one when given."""
+    chosen = [c for c in COMPONENTS if c.default]
+    if llm is None:
+        return chosen
+    backbone = get_component(llm)
+    if backbone.role != "language model":
+        raise KeyError(f"{llm!r} is not a language model component")
+    return [backbone] + [c for c in chosen if c.role != "language model"]
+
+
 def prepare_all(cache_dir: str | Path | None = None, components: Iterable[str] | None = None,
-                progress: bool = True) -> dict[str, dict]:
-    """Convert (once) every embedded component, or only ``components`` (names or aliases).
+                progress: bool = True, llm: str | None = None) -> dict[str, dict]:
+    """Convert (once) every default component (``llm`` picks the language model), or only ``components``.
 
     ``cache_dir`` sets ``AFFECTLLM_HOME`` for this process. Returns ``{name: status}`` where status has the
     fields of ``component_status`` plus ``action`` ("converted", "cached", "in place" or "error"),
@@ -63,7 +89,7 @@ def prepare_all(cache_dir: str | Path | None = None, components: Iterable[str] |
     """
     if cache_dir is not None:
         os.environ["AFFECTLLM_HOME"] = str(Path(cache_dir).expanduser().resolve())
-    chosen = [get_component(n) for n in components] if components else list(COMPONENTS)
+    chosen = [get_component(n) for n in components] if components else default_components(llm)
     results: dict[str, dict] = {}
     reporter = _Reporter(progress)
     with reporter:

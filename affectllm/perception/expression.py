@@ -190,3 +190,48 @@ class ExpressionExpert:
         if spatial:
             return fmap.flatten(2).transpose(1, 2).contiguous()  # [N, 9, 128]
         return fmap.mean(dim=(2, 3))  # [N, 128]
+
+
+def combine_probs(probs: list[np.ndarray], rule: str = "geometric") -> np.ndarray:
+    """Pool several experts' ``[N, 7]`` probabilities: ``"geometric"`` (normalised product of p^(1/k)) or
+    ``"mean"``. Rows of the result sum to 1."""
+    stack = np.stack([np.asarray(p, np.float64) for p in probs])  # [k, N, 7]
+    if rule == "mean":
+        out = stack.mean(0)
+    elif rule == "geometric":
+        out = np.exp(np.log(np.clip(stack, 1e-12, 1.0)).mean(0))
+    else:
+        raise ValueError(f"unknown combination rule {rule!r}; use 'geometric' or 'mean'")
+    return (out / out.sum(-1, keepdims=True)).astype(np.float32)
+
+
+class FaceExperts:
+    """The face expert of the pipeline: mini-Xception and face-api's expression net, each on its own crop of
+    the main face, pooled by ``COMBINE_RULE`` (chosen on the labelled faces; see ``assets/face_experts.md``).
+    ``crops`` stays mini-Xception's 48×48 recipe (the fer vision tower reads those)."""
+
+    classes: tuple[str, ...] = EXPRESSION_CLASSES
+    feature_dim: int = FEATURE_DIM
+    COMBINE_RULE = "geometric"
+
+    def __init__(self, experts: dict[str, object], rule: str = COMBINE_RULE) -> None:
+        self.experts, self.rule = experts, rule
+
+    @classmethod
+    def load(cls, device: str | torch.device = "cpu") -> FaceExperts:
+        from affectllm.perception.faceapi_expression import FaceApiExpert
+
+        return cls({"mini_xception": ExpressionExpert.load(device), "faceapi": FaceApiExpert.load(device)})
+
+    def crops(self, frames: Frames, track: FaceTrack) -> tuple[np.ndarray, np.ndarray]:
+        return ExpressionExpert.crops(frames, track)
+
+    def predict_track(self, frames: Frames, track: FaceTrack) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+        """(pooled ``[T', 7]``, {expert name: ``[T', 7]``}, frame indices ``[T']``) for the main face."""
+        per_expert: dict[str, np.ndarray] = {}
+        idx = track.frame_indices
+        for name, expert in self.experts.items():
+            per_expert[name], idx = expert.predict_track(frames, track)  # type: ignore[attr-defined]
+        if len(idx) == 0:
+            return np.zeros((0, len(self.classes)), np.float32), per_expert, idx
+        return combine_probs(list(per_expert.values()), self.rule), per_expert, idx

@@ -67,9 +67,9 @@ class Experts:
     @property
     def expression(self):
         if self._expr is None and self.faces:
-            from affectllm.perception.expression import ExpressionExpert
+            from affectllm.perception.expression import FaceExperts
 
-            self._expr = ExpressionExpert.load(device=self.device)
+            self._expr = FaceExperts.load(device=self.device)
         return self._expr
 
 
@@ -151,9 +151,11 @@ def _faces(p: Perception, experts: Experts) -> None:
     if len(crops) == 0:
         return
     p.face_crops, p.face_times = crops, np.asarray(p.timestamps)[np.asarray(kept)]
-    probs = experts.expression.predict(crops)  # [T', 7]
+    probs, per_expert, _ = experts.expression.predict_track(frames, track)  # pooled [T', 7], {name: [T', 7]}
     mean = probs.mean(0)
     p.face["mean_probs"] = {c: round(float(v), 4) for c, v in zip(EXPRESSION_CLASSES, mean)}
+    p.face["experts"] = {name: {c: round(float(v), 4) for c, v in zip(EXPRESSION_CLASSES, pr.mean(0))}
+                         for name, pr in per_expert.items()}
     p.face["top"] = EXPRESSION_CLASSES[int(mean.argmax())]
     p.face["per_frame"] = [{"t": round(float(t), 3), "top": EXPRESSION_CLASSES[int(row.argmax())],
                             "p": round(float(row.max()), 3)} for t, row in zip(p.face_times, probs)]

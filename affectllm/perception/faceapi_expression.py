@@ -1,0 +1,186 @@
+"""Second face-expression expert: face-api's FaceExpressionNet (vladmandic/face-api 1.7.15, MIT) in PyTorch.
+
+The network is a small dense-connected depthwise-separable CNN: 112×112 RGB, minus the mean RGB
+(122.782, 117.001, 104.298), divided by 255 → four "dense blocks" of four convolutions each (the first of each
+block strides 2: 112 → 56 → 28 → 14 → 7; channels 32, 64, 128, 256; every later conv sees the sum of all
+earlier outputs in its block) → 7×7 average pool → linear 256 → 7 → softmax. TF "same" padding is matched
+exactly (stride-2 convs on even sizes pad only bottom/right). The TFJS weights (uint8 with per-tensor
+scale/min) are converted once by ``scripts/convert_faceapi.py`` into ``assets/faceapi_expression.safetensors``.
+
+``FaceApiExpert`` mirrors ``ExpressionExpert``: probabilities come out in ``EXPRESSION_CLASSES`` order
+(angry, disgust, fear, happy, sad, surprise, neutral), so both experts can be averaged directly.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from affectllm.media.video import Frames
+from affectllm.perception.expression import EXPRESSION_CLASSES, keras_same_pad
+from affectllm.perception.faces import FaceTrack, crop_box
+
+INPUT_SIZE = 112
+MEAN_RGB = (122.782, 117.001, 104.298)
+FEATURE_DIM = 256
+WEIGHTS_FILE = "faceapi_expression.safetensors"
+FACEAPI_CLASSES: tuple[str, ...] = ("neutral", "happy", "sad", "angry", "fear", "disgust", "surprise")
+# column i of our output = column _TO_OURS[i] of face-api's output
+_TO_OURS = [FACEAPI_CLASSES.index(c) for c in EXPRESSION_CLASSES]
+CROP_MARGIN = 0.0  # the detector box itself, as face-api's extractFaces hands it to the net
+
+
+def tf_same_pad2d(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
+    """Pad ``[N, C, H, W]`` with zeros the way TF "same" does (the odd pixel goes bottom/right)."""
+    top, bottom = keras_same_pad(x.shape[-2], kernel, stride)
+    left, right = keras_same_pad(x.shape[-1], kernel, stride)
+    return F.pad(x, (left, right, top, bottom))
+
+
+class TFSeparableConv(nn.Module):
+    """tf.separableConv2d (3×3 depthwise carrying the stride, then 1×1 pointwise) + bias, "same" padding."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
+        super().__init__()
+        self.stride = stride
+        self.depthwise = nn.Conv2d(cin, cin, 3, stride=stride, groups=cin, bias=False)
+        self.pointwise = nn.Conv2d(cin, cout, 1, bias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, Cin, H, W] -> [N, Cout, ceil(H/s), ceil(W/s)]
+        return self.pointwise(self.depthwise(tf_same_pad2d(x, 3, self.stride)))
+
+
+class TFConv(nn.Module):
+    """tf.conv2d 3×3 with "same" padding + bias (the network's first layer only)."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+        self.conv = nn.Conv2d(cin, cout, 3, stride=stride, bias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(tf_same_pad2d(x, 3, self.stride))
+
+
+class DenseBlock4(nn.Module):
+    """face-api ``denseBlock4``: conv0 halves the size; conv_k sees relu(sum of all earlier outputs)."""
+
+    def __init__(self, cin: int, cout: int, first: bool = False) -> None:
+        super().__init__()
+        self.conv0 = TFConv(cin, cout, 2) if first else TFSeparableConv(cin, cout, 2)
+        self.conv1 = TFSeparableConv(cout, cout)
+        self.conv2 = TFSeparableConv(cout, cout)
+        self.conv3 = TFSeparableConv(cout, cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, Cin, H, W] -> [N, Cout, H/2, W/2]
+        out1 = F.relu(self.conv0(x))
+        out2 = self.conv1(out1)
+        out3 = self.conv2(F.relu(out1 + out2))
+        out4 = self.conv3(F.relu(out1 + out2 + out3))
+        return F.relu(out1 + out2 + out3 + out4)
+
+
+class FaceExpressionNet(nn.Module):
+    """[N, 3, 112, 112] normalised RGB -> 7 logits in face-api's class order (neutral, happy, ...)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dense0 = DenseBlock4(3, 32, first=True)
+        self.dense1 = DenseBlock4(32, 64)
+        self.dense2 = DenseBlock4(64, 128)
+        self.dense3 = DenseBlock4(128, 256)
+        self.fc = nn.Linear(FEATURE_DIM, len(FACEAPI_CLASSES))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:  # [N, 3, 112, 112] -> [N, 256]
+        for block in (self.dense0, self.dense1, self.dense2, self.dense3):  # 112 -> 56 -> 28 -> 14 -> 7
+            x = block(x)
+        return F.avg_pool2d(x, 7, 2).flatten(1)  # "valid" 7×7 pool of a 7×7 map: [N, 256, 1, 1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, 3, 112, 112] -> [N, 7]
+        return self.fc(self.features(x))
+
+
+def default_weights_path() -> Path:
+    """The converted weights shipped inside the package."""
+    return Path(str(resources.files("affectllm") / "assets" / WEIGHTS_FILE))
+
+
+def preprocess(crops_rgb: np.ndarray) -> torch.Tensor:
+    """``[N, H, W, 3]`` uint8 RGB face crops -> ``[N, 3, 112, 112]`` as face-api feeds its net.
+
+    Non-square crops are zero-padded to a square, centred (face-api's ``padToSquare``), then bilinearly resized.
+    """
+    import cv2
+
+    crops = np.asarray(crops_rgb)
+    if crops.ndim != 4 or crops.shape[-1] != 3:
+        raise ValueError(f"expected RGB face crops [N, H, W, 3], got shape {crops.shape}")
+    out = np.empty((crops.shape[0], INPUT_SIZE, INPUT_SIZE, 3), dtype=np.float32)
+    for i, crop in enumerate(crops):
+        h, w = crop.shape[:2]
+        if h != w:
+            side = max(h, w)
+            top, left = (side - h) // 2, (side - w) // 2
+            crop = np.pad(crop, ((top, side - h - top), (left, side - w - left), (0, 0)))
+        if crop.shape[0] != INPUT_SIZE:
+            crop = cv2.resize(np.ascontiguousarray(crop), (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_LINEAR)
+        out[i] = crop
+    out = (out - np.asarray(MEAN_RGB, dtype=np.float32)) / 255.0
+    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()  # [N, 3, 112, 112]
+
+
+class FaceApiExpert:
+    """Frozen face-api FaceExpressionNet with numpy-in / numpy-out helpers (same interface as ExpressionExpert)."""
+
+    classes: tuple[str, ...] = EXPRESSION_CLASSES
+    feature_dim: int = FEATURE_DIM
+    name = "faceapi"
+
+    def __init__(self, model: FaceExpressionNet, device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval().requires_grad_(False)
+
+    @classmethod
+    def load(cls, device: str | torch.device = "cpu", weights: str | Path | None = None) -> FaceApiExpert:
+        """Build the expert from the shipped safetensors (or ``weights``)."""
+        from safetensors.torch import load_file
+
+        path = Path(weights) if weights is not None else default_weights_path()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path}: face-api expression weights are missing; reinstall affectllm or run "
+                "`python scripts/convert_faceapi.py` from a source checkout"
+            )
+        model = FaceExpressionNet()
+        model.load_state_dict(load_file(str(path)), strict=True)
+        return cls(model, device)
+
+    @torch.inference_mode()
+    def logits(self, crops_rgb: np.ndarray) -> torch.Tensor:
+        """Pre-softmax scores ``[N, 7]`` in ``EXPRESSION_CLASSES`` order."""
+        if len(crops_rgb) == 0:
+            return torch.zeros(0, len(self.classes))
+        return self.model(preprocess(crops_rgb).to(self.device)).float().cpu()[:, _TO_OURS]
+
+    def predict(self, crops_rgb: np.ndarray) -> np.ndarray:
+        """Class probabilities ``[N, 7]`` (float32, rows sum to 1) in ``EXPRESSION_CLASSES`` order."""
+        return torch.softmax(self.logits(crops_rgb), dim=-1).numpy()
+
+    @staticmethod
+    def crops(frames: Frames, track: FaceTrack) -> tuple[np.ndarray, np.ndarray]:
+        """Square crops of the main face's detector box at 112×112: (``[T', 112, 112, 3]`` uint8, indices)."""
+        idx = track.frame_indices
+        crops = [crop_box(frames.images[i], track.boxes[i], INPUT_SIZE, CROP_MARGIN, "linear") for i in idx]
+        if not crops:
+            return np.zeros((0, INPUT_SIZE, INPUT_SIZE, 3), dtype=np.uint8), idx
+        return np.stack(crops), idx
+
+    def predict_track(self, frames: Frames, track: FaceTrack) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities for the main face in each frame where it was found: (``[T', 7]``, indices ``[T']``)."""
+        crops, idx = self.crops(frames, track)
+        return self.predict(crops), idx
