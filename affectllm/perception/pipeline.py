@@ -28,6 +28,7 @@ class Perception:
     face: dict[str, Any] = field(default_factory=dict)
     voice: dict[str, Any] = field(default_factory=dict)
     text: dict[str, Any] = field(default_factory=dict)
+    fused: dict[str, Any] = field(default_factory=dict)  # perception.fusion.fuse of the experts' probabilities
     transcript: str | None = None
     language: str | None = None
     translation: str | None = None  # English rendering of non-English speech (Whisper translate)
@@ -43,18 +44,22 @@ class Perception:
         return MediaItem(kind, vision=self.frames, timestamps=self.timestamps, audio=self.audio, source=self.source)
 
     def evidence(self) -> dict[str, Any]:
-        return {"face": self.face, "voice": self.voice, "text": self.text}
+        return {"face": self.face, "voice": self.voice, "text": self.text, "fused": self.fused}
 
 
 class Experts:
-    """The cue experts, loaded lazily and kept for the process: Whisper ASR, face expression, prosody."""
+    """The cue experts, loaded lazily and kept for the process: Whisper ASR, face expression, prosody, voice
+    expression (a head on the ASR's Whisper encoder: no Whisper, no voice expert)."""
 
-    def __init__(self, whisper: str | None = "base", device: str = "cpu", faces: bool = True) -> None:
+    def __init__(self, whisper: str | None = "base", device: str = "cpu", faces: bool = True,
+                 voice: bool = True) -> None:
         self.whisper_name = whisper
         self.device = device
         self.faces = faces
+        self.use_voice = voice
         self._asr = None
         self._expr = None
+        self._voice = None
 
     @property
     def asr(self):
@@ -71,6 +76,14 @@ class Experts:
 
             self._expr = FaceExperts.load(device=self.device)
         return self._expr
+
+    @property
+    def voice(self):
+        if self._voice is None and self.use_voice and self.whisper_name:
+            from affectllm.perception.voice import VoiceExpert
+
+            self._voice = VoiceExpert.load()
+        return self._voice
 
 
 def perceive(source: str | Path | None = None, *, video: Any = None, audio: Any = None, image: Any = None,
@@ -128,8 +141,14 @@ def _run_experts(p: Perception, experts: Experts) -> None:
         words = len(p.transcript.split()) if p.transcript else None
         pro = analyse_prosody(p.audio, sr=16000, words=words)
         p.voice = {**_as_dict(pro), "cues": describe_prosody(pro)}
+        if experts.voice is not None and experts.asr is not None:
+            p.voice.update(experts.voice.estimate(p.audio, experts.asr.model.encoder, pro.f0_mean_hz is not None))
     elif p.audio is not None:
         p.voice = {"cues": ["audio too short to analyse"]}
+    if p.audio is not None or p.frames is not None:
+        from affectllm.perception.fusion import fuse
+
+        p.fused = fuse(voice=p.voice.get("probs"), face=p.face.get("mean_probs"))
     from affectllm.perception.lexicon import text_cues
 
     words = (p.transcript or "") + " " + (p.subtitle or "")
@@ -193,7 +212,10 @@ def cue_lines(p: Perception) -> list[str]:
             lines.append("Face: no face visible")
     if p.voice.get("cues"):
         lines.append("Voice: " + "; ".join(p.voice["cues"]))
+    from affectllm.perception.fusion import fused_line
     from affectllm.perception.lexicon import cue_lines as text_cue_lines
+    from affectllm.perception.voice import voice_line
 
+    lines += [x for x in (voice_line(p.voice), fused_line(p.fused)) if x]
     lines += text_cue_lines(p.text)
     return lines

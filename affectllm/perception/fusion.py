@@ -1,0 +1,99 @@
+"""Fusion of the experts' class probabilities into one calibrated estimate over ``BASE_CLASSES``.
+
+Rule (weighted log-linear pooling, the product-of-experts form of a logarithmic opinion pool):
+
+    log p(c) = sum_m w_m * log q_m(c) - log Z,    q_m = (1 - EPS) * p_m + EPS / C
+
+over the experts m that measured something on this clip; the weight w_m acts as an inverse temperature.
+- voice: w = 1. Its probabilities are already temperature-scaled on held-out speakers (its temperature was
+  fitted by ``train/train_voice_expert.py`` and folded into the shipped head), so alone it is calibrated.
+- face: w = ``FACE_WEIGHT`` = 0.5, a prior, not fitted: the labelled corpora are audio only, so nothing here
+  can fit it. mini-Xception is ~66 % accurate on FER2013 crops and worse on video frames, so its vote counts
+  half. Its 7 classes map onto the base classes (disgust -> disgusted, fear -> fearful, surprise ->
+  surprised); it cannot tell calm or bored from neutral, so those get its neutral probability (the face
+  says nothing about them), and the row is renormalised.
+An expert that measured nothing (no face in any frame, no speech, a clip too short) is left out; with no
+expert left the result says so and holds no distribution. Valence and arousal are the expected circumplex
+positions under the fused distribution (same map as the voice expert).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from affectllm.instruct.grounded import canonical
+from affectllm.perception.voice import BASE_CLASSES, valence_arousal
+
+FACE_WEIGHT = 0.5
+VOICE_WEIGHT = 1.0
+EPS = 1e-3  # floor mixed into each expert's distribution, so no single expert can veto a class outright
+CONFIDENT = 0.5  # top-1 probability above which the fused estimate counts as confident (bench/quality.py)
+
+
+def face_to_base(face_probs: dict[str, float]) -> np.ndarray:
+    """The face expert's 7 probabilities as a distribution over ``BASE_CLASSES`` ([C], sums to 1)."""
+    out = np.zeros(len(BASE_CLASSES))
+    for name, p in face_probs.items():
+        out[BASE_CLASSES.index(canonical(name))] += p
+    neutral = out[BASE_CLASSES.index("neutral")]
+    for shade in ("calm", "bored"):  # indistinguishable from neutral on a face
+        out[BASE_CLASSES.index(shade)] = neutral
+    return out / out.sum()
+
+
+def fuse(voice: dict[str, float] | None = None, face: dict[str, float] | None = None,
+         weights: dict[str, float] | None = None) -> dict[str, Any]:
+    """Pool the available experts' probabilities (dicts class -> p; None = not measured) into ``evidence.fused``.
+
+    Returns ``{"probs", "top", "confidence", "valence", "arousal", "sources", "weights"}``, or
+    ``{"probs": None, "sources": [], "note": ...}`` when no expert measured anything.
+    """
+    w = {"voice": VOICE_WEIGHT, "face": FACE_WEIGHT, **(weights or {})}
+    rows: dict[str, np.ndarray] = {}
+    if voice:
+        rows["voice"] = np.array([voice.get(c, 0.0) for c in BASE_CLASSES], np.float64)
+    if face:
+        rows["face"] = face_to_base(face)
+    if not rows:
+        return {"probs": None, "sources": [], "note": "no expert measured an emotion (no face, no speech)"}
+    c = len(BASE_CLASSES)
+    log_p = sum(w[m] * np.log((1 - EPS) * r / r.sum() + EPS / c) for m, r in rows.items())  # [C]
+    p = np.exp(log_p - log_p.max())
+    p /= p.sum()
+    v, a = valence_arousal(p, BASE_CLASSES)
+    top = int(p.argmax())
+    return {"probs": {k: round(float(x), 4) for k, x in zip(BASE_CLASSES, p)}, "top": BASE_CLASSES[top],
+            "confidence": round(float(p[top]), 4), "valence": round(v, 3), "arousal": round(a, 3),
+            "sources": sorted(rows), "weights": {m: w[m] for m in sorted(rows)}}
+
+
+def fused_line(fused: dict[str, Any]) -> str | None:
+    """The cue line: ``Fused estimate (face + voice): angry 0.62, fearful 0.15, sad 0.09``."""
+    if not fused:
+        return None
+    if not fused.get("probs"):
+        return f"Fused estimate: none ({fused.get('note', 'no evidence')})"
+    top3 = sorted(fused["probs"].items(), key=lambda kv: -kv[1])[:3]
+    return (f"Fused estimate ({' + '.join(fused['sources'])}): " + ", ".join(f"{k} {v:.2f}" for k, v in top3))
+
+
+def reliability_bins(probs: np.ndarray, y: np.ndarray, n_bins: int = 10) -> list[dict[str, float]]:
+    """Top-1 confidence vs accuracy in ``n_bins`` equal-width bins: probs ``[N, C]``, labels ``[N]``."""
+    conf, correct = probs.max(1), (probs.argmax(1) == y)
+    edges = np.linspace(0, 1, n_bins + 1)
+    out = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        m = (conf > lo) & (conf <= hi) if lo > 0 else (conf >= lo) & (conf <= hi)
+        out.append({"lo": float(lo), "hi": float(hi), "n": int(m.sum()),
+                    "confidence": float(conf[m].mean()) if m.any() else 0.0,
+                    "accuracy": float(correct[m].mean()) if m.any() else 0.0})
+    return out
+
+
+def expected_calibration_error(probs: np.ndarray, y: np.ndarray, n_bins: int = 10) -> float:
+    """ECE: bin-size-weighted mean |accuracy - confidence| of the top-1 prediction."""
+    bins = reliability_bins(np.asarray(probs), np.asarray(y), n_bins)
+    n = sum(b["n"] for b in bins)
+    return float(sum(b["n"] * abs(b["accuracy"] - b["confidence"]) for b in bins) / max(n, 1))
