@@ -14,9 +14,13 @@ def processor_kwargs(config: AffectLLMConfig) -> dict[str, Any]:
     spec = config.spec("vision")
     if spec is not None:
         vision = {"image_size": spec.image_size, "mean": spec.image_mean, "std": spec.image_std,
-                  "grayscale": spec.grayscale, "num_frames": spec.num_frames, "input": spec.input}
+                  "grayscale": spec.grayscale, "num_frames": spec.num_frames, "input": spec.input,
+                  "frame_sampling": spec.frame_sampling, "resize": spec.resize}
     max_audio = max([s.max_seconds for m in ("audio", "whisper") if (s := config.spec(m)) is not None] or [120.0])
-    return {"num_tokens": {m: config.num_tokens(m) for m in config.modalities},
+    num_tokens = {m: config.num_tokens(m) for m in config.modalities}
+    if config.projector.type == "affectgpt":  # its pre-fusion token has a placeholder of its own
+        num_tokens["multi"] = 1
+    return {"num_tokens": num_tokens,
             "placeholder_tokens": dict(config.placeholder_tokens), "vision": vision,
             "max_audio_seconds": max_audio}
 

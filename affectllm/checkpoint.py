@@ -23,11 +23,16 @@ def save_checkpoint(model, processor, folder: str | Path, include_tokenizer: boo
     model.save_pretrained(folder, self_contained=self_contained)
     if include_tokenizer:  # chat templates stay inside the JSON files: the folder holds .json + .safetensors only
         processor.tokenizer.save_pretrained(folder, save_jinja_files=False)
-    d = {k: v for k, v in processor.to_dict().items() if k not in ("tokenizer", "processor_class", "auto_map")}
-    d["chat_template"] = processor.chat_template
-    (folder / PROCESSOR_FILE).write_text(json.dumps(d, indent=2, ensure_ascii=False))
+    save_processor(processor, folder)
     write_fingerprint(folder)  # again, now that the processor config (part of the hash) is written
     return folder
+
+
+def save_processor(processor, folder: str | Path) -> None:
+    """processor_config.json: the processor's settings and chat template (no tokenizer)."""
+    d = {k: v for k, v in processor.to_dict().items() if k not in ("tokenizer", "processor_class", "auto_map")}
+    d["chat_template"] = processor.chat_template
+    (Path(folder) / PROCESSOR_FILE).write_text(json.dumps(d, indent=2, ensure_ascii=False))
 
 
 def load_processor(folder: str | Path, text_model: str | None = None):

@@ -51,10 +51,13 @@ class VisionTowerSpec(SpecMixin):
     model: str | None = None
     pretrained: str | None = None
     arch: dict[str, Any] | None = None
-    tokens: str = "patch"  # "patch" (all patch tokens) | "pooled" (one vector per frame)
+    tokens: str = "patch"  # "patch" (all patch tokens) | "pooled" (one vector per frame) | "projected" (hf CLIP
+    # get_image_features: the pooled vector through the visual projection, as AffectGPT)
     input: str = "frames"  # "frames" | "faces"
     num_frames: int = 8
     image_size: int = 224
+    frame_sampling: str = "uniform"  # "uniform" (bin-centre times) | "affectgpt" (frame indices arange(0, n, n/T))
+    resize: str = "crop"  # "crop" (shorter side + centre crop) | "squash" (both sides to image_size, aspect lost)
     image_mean: list[float] = field(default_factory=lambda: [0.48145466, 0.4578275, 0.40821073])
     image_std: list[float] = field(default_factory=lambda: [0.26862954, 0.26130258, 0.27577711])
     grayscale: bool = False
@@ -70,6 +73,8 @@ class AudioTowerSpec(SpecMixin):
     stride: int = 1  # keep every n-th frame (temporal down-sampling before the projector)
     normalize: bool = True  # zero-mean unit-variance waveform, as wav2vec2 feature extractors do
     max_seconds: float = 60.0
+    clips: int = 0  # >0: that many evenly spaced clips of clip_seconds, normalised jointly, one vector each
+    clip_seconds: float = 2.0
 
 
 @dataclass
@@ -88,7 +93,8 @@ class ProjectorSpec(SpecMixin):
 
     ``qformer``: learnable queries per modality cross-attend (transformers' BLIP-2 Q-Former) to that tower's
     features plus time and modality embeddings; ``attention_pool``: one token per modality (as AffectGPT);
-    ``mlp``: features pooled to ``num_queries`` time slots, then a two-layer MLP (LLaVA style).
+    ``mlp``: features pooled to ``num_queries`` time slots, then a two-layer MLP (LLaVA style);
+    ``affectgpt``: converted AffectGPT checkpoints (affectllm.compat.affectgpt_projector).
     """
 
     type: str = "qformer"
@@ -175,7 +181,7 @@ class AffectLLMConfig(PretrainedConfig):
     def num_tokens(self, modality: str) -> int:
         """How many LLM tokens one item of ``modality`` becomes (== placeholder expansion length)."""
         proj = self.projector
-        if proj.type == "attention_pool":
+        if proj.type in ("attention_pool", "affectgpt"):
             return 1
         return int(proj.num_queries[modality])
 

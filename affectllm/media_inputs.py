@@ -49,12 +49,18 @@ def to_media_item(part: dict[str, Any], processor) -> MediaItem:
         else:
             from affectllm.media import MediaError, load_audio, load_frames
 
-            fr = load_frames(value, num_frames=num_frames)
+            every = vision_cfg.get("frame_sampling") == "affectgpt"  # indices over all decoded frames
+            fr = load_frames(value, num_frames=None if every else num_frames, max_side=448 if every else None)
             frames, ts = fr.images, fr.timestamps
             try:
                 audio = load_audio(value)
             except MediaError:
                 audio = None  # a silent video: the audio towers simply get no tokens
+        if vision_cfg.get("frame_sampling") == "affectgpt":
+            from affectllm.compat.affectgpt import frame_indices
+
+            idx = frame_indices(len(frames), num_frames)
+            frames, ts = np.asarray(frames)[idx], np.asarray(ts)[idx]
         item = MediaItem("video", vision=np.asarray(frames), timestamps=np.asarray(ts, np.float32),
                          audio=None if audio is None else np.asarray(audio, np.float32).reshape(-1),
                          source=_name(value))
@@ -114,8 +120,11 @@ def preprocess_frames(frames: np.ndarray, cfg: dict[str, Any]) -> torch.Tensor:
 
     size = int(cfg.get("image_size", 224))
     x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # [T, 3, H, W] uint8
-    x = F.resize(x, size, antialias=True)
-    x = F.center_crop(x, [size, size])
+    if cfg.get("resize") == "squash":  # both sides to `size`, aspect ratio not kept (AffectGPT)
+        x = F.resize(x, [size, size], interpolation=F.InterpolationMode.BICUBIC, antialias=True)
+    else:
+        x = F.resize(x, size, antialias=True)
+        x = F.center_crop(x, [size, size])
     x = x.float() / 255.0
     if cfg.get("grayscale"):
         x = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).unsqueeze(1)  # [T, 1, S, S]

@@ -23,7 +23,7 @@ from transformers import AutoModelForImageTextToText, GenerationConfig, Generati
 from affectllm.configuration_affectllm import MODALITIES, AffectLLMConfig
 from affectllm.fingerprint import read_fingerprint, write_fingerprint
 from affectllm.language_model import apply_lora, build_language_model
-from affectllm.projector import AffectProjector
+from affectllm.projector import build_projector
 from affectllm.towers import TowerOutput, build_tower
 
 WEIGHTS_NAME = "model.safetensors"
@@ -63,7 +63,7 @@ class AffectLLMForConditionalGeneration(AffectLLMPreTrainedModel, GenerationMixi
         llm_hidden = llm.config.get_text_config().hidden_size
         # step 2: the projector (trainable)
         dims = {m: t.output_dim for m in MODALITIES if (t := self.tower(m)) is not None}
-        self.multi_modal_projector = AffectProjector(config.projector, dims, llm_hidden)
+        self.multi_modal_projector = build_projector(config.projector, dims, llm_hidden)
         # step 3: LoRA on the LLM only
         self.language_model = apply_lora(llm, config.lora, self.quantized) if config.lora.enabled else llm
         self.placeholder_ids: dict[str, int] = dict(getattr(config, "placeholder_token_ids", None) or {})
@@ -155,12 +155,13 @@ class AffectLLMForConditionalGeneration(AffectLLMPreTrainedModel, GenerationMixi
             if tower_outputs is None:
                 tower_outputs = self.encode_media(pixel_values, pixel_mask, video_timestamps, input_values,
                                                   input_values_mask)
-            for modality, out in tower_outputs.items():
-                slots = input_ids == self.placeholder_ids[modality]  # [B, L]
+            projected = self.multi_modal_projector.project_all(
+                {m: out.to(inputs_embeds.device) for m, out in tower_outputs.items()})  # {group: [N, Q, D]}
+            for modality, feats in projected.items():
+                slots = input_ids == self.placeholder_ids.get(modality, -1)  # [B, L]
                 n_slots = int(slots.sum())
                 if n_slots == 0:
                     continue
-                feats = self.multi_modal_projector(modality, out.to(inputs_embeds.device))  # [N, Q, D]
                 if feats.shape[0] * feats.shape[1] != n_slots:
                     raise ValueError(
                         f"{modality}: the text holds {n_slots} placeholder tokens but {feats.shape[0]} media item(s) "

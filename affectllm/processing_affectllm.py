@@ -49,8 +49,11 @@ class AffectLLMProcessor(ProcessorMixin):
 
     def __init__(self, tokenizer=None, chat_template: str | None = None, num_tokens: dict[str, int] | None = None,
                  placeholder_tokens: dict[str, str] | None = None, vision: dict[str, Any] | None = None,
-                 sample_rate: int = 16000, max_audio_seconds: float = 120.0, **kwargs: Any) -> None:
+                 sample_rate: int = 16000, max_audio_seconds: float = 120.0, media_template: str | None = None,
+                 **kwargs: Any) -> None:
         self.num_tokens = dict(num_tokens or {})
+        # optional text around one video's placeholders, with {vision} {audio} ... fields (converted checkpoints)
+        self.media_template = media_template
         self.placeholder_tokens = dict(placeholder_tokens or {})
         self.vision = dict(vision) if vision else None  # image_size, mean, std, grayscale, num_frames, input
         self.sample_rate = sample_rate
@@ -111,6 +114,8 @@ class AffectLLMProcessor(ProcessorMixin):
         return text
 
     def _placeholders(self, item: MediaItem) -> str:
+        if self.media_template and item.vision is not None and item.audio is not None:
+            return self.media_template.format(**{m: self.placeholder_tokens[m] * n for m, n in self.num_tokens.items()})
         out = []
         if item.vision is not None and "vision" in self.num_tokens:
             out.append(self.placeholder_tokens["vision"] * self.num_tokens["vision"])

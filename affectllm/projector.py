@@ -87,6 +87,10 @@ class AffectProjector(nn.Module):
     def num_tokens(self, modality: str) -> int:
         return 1 if self.spec.type == "attention_pool" else int(self.spec.num_queries[modality])
 
+    def project_all(self, outputs: dict[str, TowerOutput]) -> dict[str, torch.Tensor]:
+        """{modality: TowerOutput} -> {placeholder group: tokens [B, n, llm_hidden]}."""
+        return {m: self(m, out) for m, out in outputs.items()}
+
     def forward(self, modality: str, out: TowerOutput) -> torch.Tensor:
         """TowerOutput (features [B, L, D]) -> tokens [B, n_tokens, llm_hidden]."""
         x = self.inputs[modality](out, self.modality_embed)  # [B, L, H]
@@ -103,6 +107,15 @@ class AffectProjector(nn.Module):
         else:
             y = self.mlp(masked_time_pool(x, mask, self.num_tokens(modality)))  # [B, Nq, H]
         return self.out_proj(self.out_norm(y))  # [B, n_tokens, llm_hidden]
+
+
+def build_projector(spec, tower_dims: dict[str, int], llm_hidden: int) -> nn.Module:
+    """The projector for ``spec.type``; ``affectgpt`` is the compat type for converted AffectGPT checkpoints."""
+    if spec.type == "affectgpt":
+        from affectllm.compat.affectgpt_projector import AffectGPTProjector
+
+        return AffectGPTProjector(spec, tower_dims, llm_hidden)
+    return AffectProjector(spec, tower_dims, llm_hidden)
 
 
 def masked_time_pool(x: torch.Tensor, mask: torch.Tensor, slots: int) -> torch.Tensor:

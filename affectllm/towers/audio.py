@@ -44,6 +44,10 @@ class HFAudioTower(FrozenTower):
         x = input_values.to(self.device, self.dtype)  # [B, S]
         if input_values_mask is None:
             input_values_mask = torch.ones_like(x, dtype=torch.bool)
+        if self.spec.clips > 0:
+            from affectllm.compat.affectgpt import clip_mode_features
+
+            return clip_mode_features(self, x, input_values_mask.to(x.device))
         m = input_values_mask.to(x.device)
         max_len = int(self.spec.max_seconds * SAMPLE_RATE)
         x, m = x[:, :max_len], m[:, :max_len]

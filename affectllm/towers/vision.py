@@ -111,12 +111,17 @@ class HFVisionTower(VisionTower):
         self.vision = getattr(model, "vision_model", model)
         cfg = self.vision.config
         self.output_dim = cfg.hidden_size
+        if spec.tokens == "projected":  # CLIP get_image_features: visual_projection(pooled) [N, projection_dim]
+            self.projection = model.visual_projection
+            self.output_dim = self.projection.out_features
         n_patches = (cfg.image_size // cfg.patch_size) ** 2
-        self.tokens_per_frame = 1 if spec.tokens == "pooled" else n_patches + _has_cls(cfg)
+        self.tokens_per_frame = 1 if spec.tokens in ("pooled", "projected") else n_patches + _has_cls(cfg)
         self.freeze()
 
     def encode_frames(self, x: torch.Tensor) -> torch.Tensor:
         out = self.vision(pixel_values=x)
+        if self.spec.tokens == "projected":
+            return self.projection(out.pooler_output).unsqueeze(1)
         if self.spec.tokens == "pooled":
             return out.pooler_output.unsqueeze(1)
         return out.last_hidden_state

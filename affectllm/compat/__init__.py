@@ -1,0 +1,1 @@
+"""Compatibility layers that run other projects' published checkpoints on AffectLLM's architecture."""
