@@ -108,7 +108,7 @@ def _native_blocks(path: Path, start: float | None, end: float | None) -> Iterat
     if start is not None and end is not None and end <= start:
         raise MediaError(path, f"empty time range {start:.2f}-{end:.2f} s", "pass end > start")
     try:
-        handle = sf.SoundFile(path)
+        handle = sf.SoundFile(os.fsencode(path))  # bytes: names that are not valid UTF-8 open too
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
         handle = None
     if handle is not None:

@@ -20,7 +20,7 @@ from affectllm.media.errors import MediaError
 _CHILD = "from affectllm.media.isolated import _trial; _trial()"
 
 
-def check_decodes(path: str | os.PathLike[str], timeout_s: float = 30.0, num_frames: int = 2) -> None:
+def check_decodes(path: str | os.PathLike[str], timeout_s: float = 30.0, num_frames: int = 8) -> None:
     """Raise MediaError when decoding ``path`` fails, crashes the decoder or takes longer than ``timeout_s``."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     try:

@@ -39,7 +39,7 @@ def api_schema(tiny, experts, tmp_path_factory):
     write_wav(media / "clip.wav")
     app = create_app(*tiny, ServeSettings(api_key=KEY, media=MediaPolicy(allowed_dir=media), max_new_tokens=4,
                                           max_body_bytes=2**20, model_id="tiny"), experts=experts)
-    yield schemathesis.openapi.from_asgi("/openapi.json", app)
+    yield schemathesis.openapi.from_asgi("/openapi.json", app, headers={"Authorization": f"Bearer {KEY}"})
     app.state.engine.close()
 
 
