@@ -18,6 +18,7 @@ import argparse
 import csv
 import json
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -150,17 +151,27 @@ def main(argv: list[str] | None = None) -> int:
                     help="clip length range; 0 0 keeps the single ~3.5-s corpus clips")
     ap.add_argument("--profile-steps", type=int, default=3, help="warm-cache steps to profile (0: none)")
     ap.add_argument("--tiny", action="store_true", help="use the tiny random model (tiny-test recipe)")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary clips, cache and run folder")
     args = ap.parse_args(argv)
     shared = shared_dir()
     if shared is None or not (shared / "corpora" / "labels.csv").exists():
         print("../shared/corpora not found (set AFFECTLLM_SHARED)", file=sys.stderr)
         return 1
-    from affectllm.training import load_config, train
 
     recipe = args.recipe
     if args.tiny or not default_available():
         recipe = "train/configs/tiny-test.yaml"
     tmp = Path(tempfile.mkdtemp(prefix="affectllm-bench-"))
+    try:
+        return _run(args, recipe, shared, tmp)
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run(args, recipe: str, shared: Path, tmp: Path) -> int:
+    from affectllm.training import load_config, train
+
     data = build_rows(shared, tmp, args.samples, *args.seconds)
     secs = [json.loads(x)["meta"]["seconds"] for x in data.read_text().splitlines()]
     steps = args.epochs * (args.samples // args.batch_size)
