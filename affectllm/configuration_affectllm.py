@@ -160,6 +160,13 @@ class AffectLLMConfig(PretrainedConfig):
         kwargs["tie_word_embeddings"] = False
         super().__init__(**kwargs)
 
+    # --- serialisation: never a machine path ------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return _without_load_paths(super().to_dict(), self.text_model)
+
+    def to_diff_dict(self) -> dict[str, Any]:
+        return _without_load_paths(super().to_diff_dict(), self.text_model)
+
     # --- typed views -------------------------------------------------------------------------------
     def spec(self, modality: str) -> VisionTowerSpec | AudioTowerSpec | WhisperTowerSpec | None:
         cls = {"vision": VisionTowerSpec, "audio": AudioTowerSpec, "whisper": WhisperTowerSpec}[modality]
@@ -184,6 +191,28 @@ class AffectLLMConfig(PretrainedConfig):
         if proj.type in ("attention_pool", "affectgpt"):
             return 1
         return int(proj.num_queries[modality])
+
+
+def _without_load_paths(d: dict[str, Any], text_model: str | None) -> dict[str, Any]:
+    """transformers records in ``_name_or_path`` the folder a (sub-)config was loaded from, e.g. the converted LLM
+    under the user's cache: a machine path that must not travel in a saved checkpoint. It is replaced by the
+    language model's id (``text_model``) or dropped; loading never reads it."""
+    if _is_machine_path(d.get("_name_or_path")):
+        del d["_name_or_path"]
+    tc = d.get("text_config")
+    if isinstance(tc, dict) and _is_machine_path(tc.get("_name_or_path")):
+        if text_model and not _is_machine_path(text_model):
+            tc["_name_or_path"] = text_model  # e.g. "registry:gemma-3-270m"
+        else:
+            del tc["_name_or_path"]
+    return d
+
+
+def _is_machine_path(value: Any) -> bool:
+    """An absolute POSIX / home / UNC / Windows-drive path (a hub id or registry name is not)."""
+    if not isinstance(value, str):
+        return False
+    return value.startswith(("/", "~", "\\")) or (len(value) > 2 and value[1] == ":" and value[2] in "\\/")
 
 
 def _spec_dict(cls: type[SpecMixin], value: Any) -> dict[str, Any] | None:

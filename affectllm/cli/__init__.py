@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import sys
+from typing import Annotated
 
 import typer
+
+from affectllm.quiet import configure_output
 
 app = typer.Typer(
     name="affectllm",
@@ -13,6 +17,17 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+VERBOSE_FLAGS = ("--verbose", "-v")
+
+
+@app.callback()
+def _global_options(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the warnings, logs and progress bars of "
+                                          "dependencies (transformers, huggingface_hub, tqdm ...).")] = False,
+) -> None:
+    configure_output(verbose)
+
 
 # (module, group name or None for top-level commands). A group module defines `app: typer.Typer`;
 # a command module defines `register(app)`.
@@ -52,4 +67,13 @@ def _build() -> typer.Typer:
 
 
 def main() -> None:
+    # decided before the verb modules are imported, so libraries read the quiet settings at import time
+    args = sys.argv[1:]
+    verbose = any(a in VERBOSE_FLAGS for a in args[:_first_verb(args)])
+    configure_output(verbose)
     _build()()
+
+
+def _first_verb(args: list[str]) -> int:
+    """Index of the first non-option argument (global options come before the verb)."""
+    return next((i for i, a in enumerate(args) if not a.startswith("-")), len(args))

@@ -21,7 +21,7 @@ def test_labels_html_chips_escape_and_dimensions():
 def test_text_turns_drop_files_and_merge_roles():
     from affectllm.web.app import text_turns
 
-    history = [{"role": "user", "content": {"path": "/tmp/clip.mp4"}}, {"role": "user", "content": "How?"},
+    history = [{"role": "user", "content": {"path": "clip.mp4"}}, {"role": "user", "content": "How?"},
                {"role": "user", "content": "And why?"}, {"role": "assistant", "content": "Labels: sad"},
                {"role": "assistant", "content": ""}]
     assert text_turns(history) == [{"role": "user", "content": "How?\nAnd why?"},
