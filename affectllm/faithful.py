@@ -22,8 +22,6 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from affectllm.perception.asr import normalise_text
-
 # opener -> closers. The straight single quote and ‘ also serve as apostrophes; see QuoteScanner.
 QUOTE_PAIRS: dict[str, tuple[str, ...]] = {
     '"': ('"',), "“": ("”", '"'), "„": ("“", "”"), "「": ("」",), "『": ("』",), "«": ("»",), "‘": ("’",), "'": ("'",),
@@ -34,10 +32,20 @@ _CJK_RE = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf
 
 
 def normalise(text: str) -> str:
-    """Case-, space- and punctuation-free form for comparing quotes; each CJK character is its own word."""
-    text = normalise_text(text.replace("’", "'").replace("‘", "'"))
-    text = _CJK_RE.sub(r" \1 ", text).replace("'", " ' ")
-    return " ".join(text.split())
+    """Case-, space- and punctuation-free form for comparing quotes: letters and digits kept, punctuation and
+    control characters dropped; each CJK character and each symbol (incl. U+FFFD, emoji, $) is its own word, so
+    a symbol must be in the source too."""
+    text = unicodedata.normalize("NFKC", text.replace("’", "'").replace("‘", "'")).lower()
+    out = []
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if ch == "'" or cat[0] == "S":
+            out.append(f" {ch} ")
+        elif cat[0] in "LN":
+            out.append(ch)
+        else:
+            out.append(" ")
+    return " ".join(_CJK_RE.sub(r" \1 ", "".join(out)).split())
 
 
 def _is_word_char(ch: str) -> bool:

@@ -224,8 +224,8 @@ def text_cues(transcript: str | None, language: str | None, translation: str | N
                 if pos + neg:
                     s = round((pos - neg) / (pos + neg), 4)
                     polarity = {"score": s, "label": _label(s), "source": "DUTIR", "text": name, "snownlp": score}
-            if polarity is None and score is not None:
-                polarity = {"score": score, "label": _label(score), "source": "snownlp", "text": name}
+            if polarity is None and score is not None:  # a wider neutral band: snownlp is a weak judge of speech
+                polarity = {"score": score, "label": _label(score, band=0.5), "source": "snownlp", "text": name}
         elif lang in (None, "en"):
             english_sources.append((name, text))
         elif not translation:
@@ -246,17 +246,17 @@ def text_cues(transcript: str | None, language: str | None, translation: str | N
     return {"emotion_words": words, "polarity": polarity, "lexicons": sorted(set(used)), "missing": missing}
 
 
-def _label(score: float) -> str:
-    return "positive" if score > 0.2 else "negative" if score < -0.2 else "neutral"
+def _label(score: float, band: float = 0.2) -> str:
+    return "positive" if score > band else "negative" if score < -band else "neutral"
 
 
 def cue_lines(text: dict[str, Any]) -> list[str]:
-    """Cue lines for the text evidence: the emotion words found (only those) and the polarity, if any."""
+    """Cue lines for the text evidence: the emotion words found (only those) and a non-neutral polarity."""
     lines = []
     if text.get("emotion_words"):
         items = [f"{w['word']} ({', '.join(w['emotions']) or w.get('polarity') or '?'})" for w in text["emotion_words"]]
         lines.append("Emotion words: " + ", ".join(items))
     pol = text.get("polarity")
-    if pol:
+    if pol and pol.get("label") != "neutral":
         lines.append(f"Text polarity: {pol['label']} {pol['score']:+.2f} ({pol['source']}, {pol['text']})")
     return lines

@@ -51,6 +51,7 @@ def test_chinese_words_come_from_dutir_and_polarity_from_snownlp():
     plain = text_cues("就是下雨也去", "zh")  # a CASIA sentence with no DUTIR word: snownlp's valence
     assert plain["emotion_words"] == [] and plain["polarity"]["source"] == "snownlp"
     assert plain["polarity"]["score"] == pytest.approx(-0.43, abs=0.01)
+    assert plain["polarity"]["label"] == "neutral" and cue_lines(plain) == []  # within snownlp's wide neutral band
 
 
 def test_dutir_is_converted_once_to_json_under_the_cache(tmp_path):
