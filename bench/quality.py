@@ -98,9 +98,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_full(rows, folds, heads, per_corpus: int, confident: float) -> dict:
     """The whole pipeline (affectllm.predict) on a capped subset, each clip with its fold's voice head."""
+    from starter_report import predicted_class
+
     import affectllm
     from affectllm.api import experts_for
-    from starter_report import predicted_class
 
     model, processor = affectllm.load()
     experts = experts_for(model)
