@@ -57,7 +57,7 @@ def fit_head(x: np.ndarray, y: np.ndarray, l2: float, balanced: bool = True) -> 
     torch.nn.init.zeros_(head.linear.bias)
     counts = torch.bincount(yt, minlength=len(BASE_CLASSES)).float()
     weight = (counts.sum() / (counts.clamp_min(1) * (counts > 0).sum())) if balanced else torch.ones_like(counts)
-    opt = torch.optim.LBFGS(head.linear.parameters(), lr=1, max_iter=300, history_size=20,
+    opt = torch.optim.LBFGS(head.linear.parameters(), lr=1, max_iter=150, history_size=20,
                             line_search_fn="strong_wolfe", tolerance_grad=1e-6)
 
     def closure():
@@ -132,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=None, help="feature cache (default $AFFECTLLM_HOME/voice_expert)")
     ap.add_argument("--out", type=Path, default=REPO / "affectllm" / "assets" / "voice_expert")
     ap.add_argument("--folds", type=int, default=4)
-    ap.add_argument("--layers", default="2,3,4,5,6", help="encoder layers to try (6 = final output for base)")
-    ap.add_argument("--l2", default="1,10,100,1000", help="L2 strengths to try")
+    ap.add_argument("--layers", default="0,1,2,3", help="encoder layers to try (block index; 6 = final output for base)")
+    ap.add_argument("--l2", default="30,300", help="L2 strengths to try")
     ap.add_argument("--limit", type=int, default=None, help="first N clips only (a smoke run)")
     args = ap.parse_args(argv)
     torch.manual_seed(SEED)

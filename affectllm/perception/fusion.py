@@ -57,7 +57,7 @@ def fuse(voice: dict[str, float] | None = None, face: dict[str, float] | None = 
     if face:
         rows["face"] = face_to_base(face)
     if not rows:
-        return {"probs": None, "sources": [], "note": "no expert measured an emotion (no face, no speech)"}
+        return {"probs": None, "sources": [], "note": "no face seen and no voiced speech heard"}
     c = len(BASE_CLASSES)
     log_p = sum(w[m] * np.log((1 - EPS) * r / r.sum() + EPS / c) for m, r in rows.items())  # [C]
     p = np.exp(log_p - log_p.max())

@@ -17,7 +17,6 @@ training and inference see identical numbers. Weights: ``affectllm/assets/voice_
 from __future__ import annotations
 
 import json
-import math
 from importlib import resources
 from pathlib import Path
 from typing import Any

@@ -121,3 +121,34 @@ def test_real_ravdess_angry_clip_has_angry_in_top3(shared):
     top3 = sorted(est["probs"], key=est["probs"].get, reverse=True)[:3]
     assert "angry" in top3, est["probs"]
     assert est["arousal"] > 0  # angry, fearful, happy and surprised are all high-arousal
+
+
+@pytest.fixture(scope="module")
+def experts():
+    from affectllm.perception.pipeline import Experts
+
+    return Experts(whisper="base", faces=False)
+
+
+@pytest.mark.slow
+def test_pipeline_reports_voice_and_fused_evidence(shared, experts):
+    from affectllm.perception.pipeline import cue_lines, perceive
+
+    p = perceive(shared / "media" / "ravdess" / "01-01-05-01-01-01-01_audio.wav", experts=experts)
+    ev = p.evidence()
+    assert ev["voice"]["probs"] and ev["voice"]["top"] in BASE_CLASSES and "f0_mean_hz" in ev["voice"]  # prosody kept
+    assert ev["fused"]["sources"] == ["voice"] and ev["fused"]["top"] == ev["voice"]["top"]
+    lines = cue_lines(p)
+    assert any(x.startswith("Voice expression: ") for x in lines)
+    assert any(x.startswith("Fused estimate (voice): ") for x in lines)
+
+
+@pytest.mark.slow
+def test_pipeline_on_silence_says_nothing_was_heard(experts):
+    from affectllm.perception.pipeline import cue_lines, perceive
+
+    p = perceive(audio=np.zeros(32000, np.float32), experts=experts)
+    assert p.voice["probs"] is None and p.voice["note"] == "no voiced speech"
+    assert p.fused["probs"] is None
+    assert any(x.startswith("Fused estimate: none") for x in cue_lines(p))
+    assert not any(x.startswith("Voice expression") for x in cue_lines(p))
