@@ -53,6 +53,10 @@ def load(model: str | None = None, adapter: str | None = None, device: str = "au
 
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
+    if model is not None and model.lower() in ("affectgpt", "affectgpt-frame", "affectgpt-face"):
+        from affectllm.compat.affectgpt_hub import ensure_affectgpt  # hub download + one-time conversion
+
+        model = str(ensure_affectgpt(model.lower()))
     ckpt = adapter or (model if model is not None and is_checkpoint(model) else None)
     if ckpt is None and model is None and is_checkpoint(STARTER_DIR):
         ckpt = STARTER_DIR
