@@ -53,6 +53,10 @@ def load(model: str | None = None, adapter: str | None = None, device: str = "au
 
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
+    if model is not None and model.lower() in ("affectgpt", "affectgpt-frame", "affectgpt-face"):
+        from affectllm.compat.affectgpt_hub import ensure_affectgpt  # hub download + one-time conversion
+
+        model = str(ensure_affectgpt(model.lower()))
     ckpt = adapter or (model if model is not None and is_checkpoint(model) else None)
     if ckpt is None and model is None and is_checkpoint(STARTER_DIR):
         ckpt = STARTER_DIR
@@ -87,12 +91,13 @@ def experts_for(model):
     if getattr(model, "_affect_experts", None) is None:
         spec = model.config.spec("whisper")
         # a model with a random (test) Whisper tower gets no ASR; the embedded default uses its own Whisper
-        name = spec.model if spec is not None and spec.model else None
+        name = spec.model if spec is not None and spec.model else getattr(model.config, "asr_model", None)
         model._affect_experts = Experts(whisper=name, device="cpu", faces=True)
     return model._affect_experts
 
 
-def build_messages(perception, prompt: str | None, use_cues: bool, face_input: bool) -> list[dict[str, Any]]:
+def build_messages(perception, prompt: str | None, use_cues: bool, face_input: bool,
+                   style: str | None = None) -> list[dict[str, Any]]:
     """The user turn for one perceived input: its media item, the expert cues and the question."""
     from affectllm.defaults import DEFAULT_PROMPT
     from affectllm.media_inputs import MediaItem
@@ -108,7 +113,11 @@ def build_messages(perception, prompt: str | None, use_cues: bool, face_input: b
         if item.vision is not None or item.audio is not None:
             content.append({"type": item.kind, item.kind: item})
     text = prompt or DEFAULT_PROMPT
-    if use_cues:
+    if style == "affectgpt":  # converted AffectGPT: its subtitle sentence (given subtitle, else ASR) + question
+        from affectllm.compat.affectgpt import DESCRIBE, user_text
+
+        text = user_text(prompt or DESCRIBE, perception.subtitle or perception.transcript)
+    elif use_cues:
         lines = cue_lines(perception)
         if lines:
             text = "Observed cues:\n" + "\n".join(f"- {x}" for x in lines) + "\n\n" + text
@@ -125,7 +134,9 @@ def generate_reports(model, processor, perceptions: list, prompt: str | None = N
     multi-turn chat; without it the conversation is the single user turn, as ``predict`` builds it.
     """
     face_input = (processor.vision or {}).get("input") == "faces"
-    convs = [list(history or []) + build_messages(p, prompt, model.config.use_cues, face_input) for p in perceptions]
+    style = getattr(model.config, "prompt_style", None)
+    convs = [list(history or []) + build_messages(p, prompt, model.config.use_cues, face_input, style)
+             for p in perceptions]
     batch = processor(convs, add_generation_prompt=True)
     batch = {k: v.to(model.device) if hasattr(v, "to") else v for k, v in batch.items()}
     if "pixel_values" in batch:

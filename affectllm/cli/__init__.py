@@ -36,6 +36,7 @@ _GROUPS = [
     ("affectllm.cli.eval", "eval", "Score predictions on OV-MER / MER-UniBench / EMER tasks."),
     ("affectllm.cli.data", "data", "Build and validate instruction data."),
     ("affectllm.cli.features", "features", "Precompute frozen-tower features into the cache."),
+    ("affectllm.cli.convert", "convert", "Convert other projects' published checkpoints (AffectGPT)."),
 ]
 _COMMANDS = [
     "affectllm.cli.caption",

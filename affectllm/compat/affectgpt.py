@@ -173,5 +173,7 @@ def affectgpt_config(vision_model: str | None = VISION_MODEL, audio_model: str |
         lora_config={"enabled": True, "r": lora_r, "alpha": 32, "dropout": 0.05},
         placeholder_tokens=dict(PLACEHOLDERS),
         use_cues=False,
+        prompt_style="affectgpt",  # api.build_messages: their subtitle sentence + question, no cue lines
+        asr_model="base",  # Whisper for the subtitle when the input gives none (their tools used an ASR too)
         affectgpt_variant=variant,
     )
