@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         import sys
 
-        from affectllm.captioning.run import load_model
+        from affectllm.loading import load as load_model
         from affectllm.chat import ChatSession, run_repl
 
         interactive = sys.stdin.isatty()

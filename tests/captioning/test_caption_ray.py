@@ -11,14 +11,14 @@ pytest.importorskip("ray.data", reason="ray[data] is the optional 'cluster' extr
 
 
 @pytest.mark.slow
-def test_ray_backend_matches_the_local_backend(tmp_path):
+def test_ray_backend_matches_the_local_backend(tmp_path, tiny_checkpoint):
     from affectllm.captioning.records import strip_timing
     from affectllm.captioning.run import CaptionOptions, run_caption
 
     folder = tmp_path / "clips"
     small_audio_folder(folder, 4, seconds=0.3)
     (folder / "broken.wav").write_bytes(b"not audio at all")
-    common = dict(paths=[str(folder)], model="tiny", max_new_tokens=3, progress=False)
+    common = dict(paths=[str(folder)], model=str(tiny_checkpoint), max_new_tokens=3, progress=False)
     local = run_caption(CaptionOptions(out=str(tmp_path / "local.jsonl"), **common))
     ray_run = run_caption(CaptionOptions(out=str(tmp_path / "ray.jsonl"), backend="ray", batch_size=2,
                                          extra={"ray_num_cpus": 1}, **common))
