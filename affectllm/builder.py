@@ -44,7 +44,6 @@ def model_from_config(config: AffectLLMConfig, processor: AffectLLMProcessor, **
 def bind(model, processor: AffectLLMProcessor) -> None:
     """Make the model's placeholder ids and generation settings agree with the processor's tokenizer."""
     ids = processor.placeholder_ids
-    model.placeholder_ids = dict(ids)
     model.config.placeholder_token_ids = dict(ids)
     vocab = model.get_input_embeddings().weight.shape[0]
     tok = processor.tokenizer

@@ -1,10 +1,9 @@
 """Talking to AffectLLM about a clip: a multi-turn session with media attached mid-conversation, streamed.
 
-``ChatSession`` keeps the conversation in the processor's message shape (media parts are decoded
-``MediaItem``s, so the model sees every attached clip on every turn) plus a JSON-ready log for ``/save``.
-The first user turn after an ``attach`` carries the media and the expert cues (transcript, face expression,
-prosody) exactly as ``affectllm.api.build_messages`` writes them for captioning. Answers are greedy and
-streamed token by token (``TextIteratorStreamer``, generation in a worker thread).
+``ChatSession`` keeps an ``affectllm.engine.Conversation``: each attached clip is perceived once (the engine's
+cache) and stays in the user turn it was asked about, with its expert cues, exactly as the engine's renderer
+writes a captioning prompt; later turns are text. Answers come from the engine's decoder (greedy, streamed
+piece by piece to a callback), plus a JSON-ready log for ``/save``.
 
 ``run_repl`` is the command loop of ``affectllm chat``: on a terminal it prompts and streams; otherwise each
 input line is one user turn and each whole answer is written to stdout (then a newline), so it can be scripted;
@@ -16,7 +15,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -35,58 +33,46 @@ class ChatSession:
     """One conversation with a loaded model (``model, processor`` from ``affectllm.load``)."""
 
     def __init__(self, model: Any, processor: Any, experts: Any = None, max_new_tokens: int = 256) -> None:
-        from affectllm.api import experts_for
+        from affectllm.engine import Conversation, Engine
 
         self.model, self.processor = model, processor
-        self.experts = experts if experts is not None else experts_for(model)
+        self.engine = Engine.for_model(model, processor, experts=experts)
+        self.experts = self.engine.experts
         self.max_new_tokens = int(max_new_tokens)
-        self.messages: list[dict[str, Any]] = []  # what the processor renders: user/assistant turns
+        self.conversation = Conversation()
         self.turns: list[dict[str, Any]] = []  # the JSON log: text, media paths, cues
         self.pending: list[Any] = []  # Perceptions attached since the last question
 
     def attach(self, path: str | Path) -> Any:
         """Decode and perceive ``path`` now (MediaError names the problem); it joins the next question."""
-        from affectllm.perception.pipeline import perceive
-
-        num_frames = int((self.processor.vision or {}).get("num_frames", 8))
-        perception = perceive(str(path), experts=self.experts, num_frames=num_frames)
+        perception = self.engine.perceive(str(path))
         self.pending.append(perception)
         return perception
 
     def reset(self) -> None:
-        self.messages.clear()
+        self.conversation.turns.clear()
         self.turns.clear()
         self.pending.clear()
 
-    def user_content(self, text: str) -> tuple[list[dict[str, Any]], list[str]]:
-        """The content parts of a user turn (pending media first, then cues + question) and its cue lines."""
-        from affectllm.api import build_messages
-        from affectllm.defaults import DEFAULT_PROMPT
-        from affectllm.perception.pipeline import cue_lines
-
-        face_input = (self.processor.vision or {}).get("input") == "faces"
-        content: list[dict[str, Any]] = []
-        cues: list[str] = []
-        for p in self.pending:
-            parts = build_messages(p, prompt=None, use_cues=False, face_input=face_input)[0]["content"]
-            content.extend(x for x in parts if x["type"] != "text")
-            lines = cue_lines(p)
-            if len(self.pending) > 1:
-                lines = [f"{Path(p.source or 'media').name}: {x}" for x in lines]
-            cues.extend(lines)
-        question = text.strip() or DEFAULT_PROMPT
-        if cues and self.model.config.use_cues:
-            question = "Observed cues:\n" + "\n".join(f"- {x}" for x in cues) + "\n\n" + question
-        content.append({"type": "text", "text": question})
-        return content, cues
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """What the processor renders for the conversation so far."""
+        return self.engine.renderer.messages(self.conversation)
 
     def ask(self, text: str, on_token: Callable[[str], None] | None = None) -> str:
-        """Add a user turn, generate the answer (streamed to ``on_token``), add it, and return it."""
-        content, cues = self.user_content(text)
+        """Add a user turn (with the pending media), generate the answer (streamed to ``on_token``), add it."""
+        from affectllm.engine.rendering import perception_cues
+
         media = [{"path": p.source, "kind": p.kind, "duration": round(float(p.duration), 3)} for p in self.pending]
-        messages = [*self.messages, {"role": "user", "content": content}]
-        answer = generate_streamed(self.model, self.processor, messages, self.max_new_tokens, on_token)
-        self.messages = [*messages, {"role": "assistant", "content": answer}]
+        cues = perception_cues(self.pending) if self.engine.renderer.use_cues else []
+        turn = self.conversation.add("user", text.strip(), self.pending)
+        try:
+            decoded = self.engine.reply(self.conversation, on_text=on_token, max_new_tokens=self.max_new_tokens)
+        except BaseException:
+            self.conversation.turns.remove(turn)  # a failed turn leaves the conversation as it was
+            raise
+        answer = decoded.text.strip()
+        self.conversation.add("assistant", answer)
         self.turns.append({"role": "user", "text": text, "media": media, "cues": cues})
         self.turns.append({"role": "assistant", "text": answer})
         self.pending = []
@@ -104,40 +90,6 @@ class ChatSession:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         return out
-
-
-def generate_streamed(model: Any, processor: Any, messages: list[dict[str, Any]], max_new_tokens: int,
-                      on_token: Callable[[str], None] | None = None) -> str:
-    """Greedy answer to ``messages`` with text pieces passed to ``on_token`` as they are decoded."""
-    import torch
-    from transformers import TextIteratorStreamer
-
-    batch = processor([messages], add_generation_prompt=True)
-    batch = {k: v.to(model.device) if hasattr(v, "to") else v for k, v in batch.items()}
-    if "pixel_values" in batch:
-        batch["pixel_values"] = batch["pixel_values"].to(model.dtype)
-    streamer = TextIteratorStreamer(processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
-    failure: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            with torch.no_grad():
-                model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, streamer=streamer)
-        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
-            failure.append(e)
-            streamer.end()  # unblock the reader
-
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    pieces = []
-    for piece in streamer:
-        pieces.append(piece)
-        if on_token is not None and piece:
-            on_token(piece)
-    thread.join()
-    if failure:
-        raise failure[0]
-    return "".join(pieces).strip()
 
 
 def run_repl(session: ChatSession, stdin: TextIO, stdout: TextIO, stderr: TextIO, interactive: bool,

@@ -17,8 +17,11 @@ PROCESSOR_FILE = "processor_config.json"
 
 
 def save_checkpoint(model, processor, folder: str | Path, include_tokenizer: bool = True,
-                    self_contained: bool = False) -> Path:
+                    self_contained: bool = False, trained: bool | None = None) -> Path:
+    """Write model + processor to ``folder``; ``trained`` (when given) is declared in the config first."""
     folder = Path(folder)
+    if trained is not None:
+        model.config.trained = bool(trained)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder, self_contained=self_contained)
     if include_tokenizer:  # chat templates stay inside the JSON files: the folder holds .json + .safetensors only

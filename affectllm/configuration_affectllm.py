@@ -123,7 +123,8 @@ DEFAULT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up
 
 class AffectLLMConfig(PretrainedConfig):
     """Composite config: ``vision_config``, ``audio_config``, ``whisper_config`` (each optional),
-    ``projector_config``, ``text_config`` (any causal LM config) or ``text_model`` (its id/path), ``lora_config``."""
+    ``projector_config``, ``text_config`` (any causal LM config) or ``text_model`` (its id/path), ``lora_config``;
+    ``placeholder_token_ids``, ``weights_included`` and ``trained`` declare what a checkpoint holds."""
 
     model_type = "affectllm"
     sub_configs = {"text_config": AutoConfig}
@@ -139,6 +140,9 @@ class AffectLLMConfig(PretrainedConfig):
         lora_config: dict | LoraSpec | None = None,
         placeholder_tokens: dict[str, str] | None = None,
         use_cues: bool = True,
+        placeholder_token_ids: dict[str, int] | None = None,
+        weights_included: list[str] | None = None,
+        trained: bool = False,
         **kwargs: Any,
     ) -> None:
         self.vision_config = _spec_dict(VisionTowerSpec, vision_config)
@@ -156,6 +160,12 @@ class AffectLLMConfig(PretrainedConfig):
         self.text_model = text_model
         self.placeholder_tokens = dict(placeholder_tokens or DEFAULT_PLACEHOLDERS)
         self.use_cues = use_cues  # put expert cues (transcript, face expression, prosody) in the prompt
+        # the declared contract of a checkpoint (written by save_pretrained / the trainer, read by from_pretrained):
+        # the tokenizer ids of the placeholder tokens, the whole components stored in the weights file, and
+        # whether the projector + LoRA were trained (False: freshly initialised, output not yet meaningful)
+        self.placeholder_token_ids = dict(placeholder_token_ids or {})
+        self.weights_included = list(weights_included or [])
+        self.trained = bool(trained)
         # the language model ties its own embeddings; the composite model has nothing to tie
         kwargs["tie_word_embeddings"] = False
         super().__init__(**kwargs)

@@ -72,6 +72,7 @@ def to_media_item(part: dict[str, Any], processor) -> MediaItem:
 def _to_face_crops(item: MediaItem) -> None:
     """Replace frames by main-face crops (the expression net's own crop recipe); no face found -> no vision
     tokens (the caller records that as evidence, it is not an error)."""
+    from affectllm.engine.rendering import face_item
     from affectllm.media import Frames
     from affectllm.perception.expression import ExpressionExpert
     from affectllm.perception.faces import track_main_face
@@ -80,11 +81,8 @@ def _to_face_crops(item: MediaItem) -> None:
     crops, kept = ExpressionExpert.crops(frames, track_main_face(frames))  # [T', 48, 48, 3]
     item.info["face_frames"] = int(len(crops))
     item.info["frames"] = int(len(item.vision))
-    if len(crops) == 0:
-        item.vision, item.timestamps = None, None
-    else:
-        item.vision = crops
-        item.timestamps = np.asarray(item.timestamps)[np.asarray(kept)]
+    swapped = face_item(item, crops, np.asarray(item.timestamps)[np.asarray(kept, dtype=int)])
+    item.vision, item.timestamps = swapped.vision, swapped.timestamps
 
 
 def _name(value: Any) -> str | None:

@@ -49,7 +49,7 @@ class AffectLLMForConditionalGeneration(AffectLLMPreTrainedModel, GenerationMixi
                  quantization: str | None = None, llm_kwargs: dict[str, Any] | None = None) -> None:
         super().__init__(config)
         # step 0: frozen towers, one per configured modality (None where the modality is not configured)
-        skip = set(getattr(config, "weights_included", []) or [])
+        skip = set(config.weights_included)
         self.vision_tower = self._tower("vision", load_weights and "vision" not in skip)
         self.audio_tower = self._tower("audio", load_weights and "audio" not in skip)
         self.whisper_tower = self._tower("whisper", load_weights and "whisper" not in skip)
@@ -66,7 +66,6 @@ class AffectLLMForConditionalGeneration(AffectLLMPreTrainedModel, GenerationMixi
         self.multi_modal_projector = build_projector(config.projector, dims, llm_hidden)
         # step 3: LoRA on the LLM only
         self.language_model = apply_lora(llm, config.lora, self.quantized) if config.lora.enabled else llm
-        self.placeholder_ids: dict[str, int] = dict(getattr(config, "placeholder_token_ids", None) or {})
         self.generation_config = _greedy_generation_config(llm)
         self.checkpoint_fingerprint: str | None = None  # sha256 of the folder it was loaded from (fingerprint.py)
         self.post_init()
@@ -76,6 +75,16 @@ class AffectLLMForConditionalGeneration(AffectLLMPreTrainedModel, GenerationMixi
     def _tower(self, modality: str, load_weights: bool):
         spec = self.config.spec(modality)
         return None if spec is None else build_tower(modality, spec, load_weights=load_weights)
+
+    @property
+    def placeholder_ids(self) -> dict[str, int]:
+        """modality -> placeholder token id (declared in the config; ``builder.bind`` sets it from the tokenizer)."""
+        return self.config.placeholder_token_ids
+
+    @property
+    def trained(self) -> bool:
+        """Whether the projector and LoRA were trained (the config's declared state, saved with the checkpoint)."""
+        return bool(self.config.trained)
 
     def tower(self, modality: str):
         return getattr(self, f"{modality}_tower")
@@ -232,7 +241,6 @@ class AffectLLMForConditionalGeneration(AffectLLMPreTrainedModel, GenerationMixi
         out = Path(save_directory)
         out.mkdir(parents=True, exist_ok=True)
         self.config.weights_included = self.saved_parts(self_contained)
-        self.config.placeholder_token_ids = self.placeholder_ids
         self.config.save_pretrained(out)
         self.generation_config.save_pretrained(out)
         tmp = out / (WEIGHTS_NAME + ".tmp")

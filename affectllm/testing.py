@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from affectllm.configuration_affectllm import AffectLLMConfig
+from affectllm.engine.rendering import CUE_HEADER
 
 _CORPUS = [
     "Labels: happy, excited\nValence: 0.60\nArousal: 0.40\nExplanation: She smiles and her voice rises.",
@@ -20,7 +21,7 @@ _CORPUS = [
     "Labels: neutral, calm\nExplanation: A flat tone and a relaxed face.",
     "Labels: surprised, fearful, worried, disgusted, bored, anxious, nervous, proud, relieved, contempt",
     "Describe the emotions of the person in the clip and explain why. What did the face do? How did the voice sound?",
-    "Observed cues: Transcript: kids are talking by the door. Face: happy 0.62, neutral 0.20. Voice: high pitch.",
+    f"{CUE_HEADER} Transcript: kids are talking by the door. Face: happy 0.62, neutral 0.20. Voice: high pitch.",
     "The speaker sounds cheerful. The woman appears tense. The man seems relaxed and content.",
     "user assistant system 0 1 2 3 4 5 6 7 8 9 . , : ; ! ? ' \" ( ) [ ] - + = / % the a an and or of to in",
 ]
@@ -114,3 +115,17 @@ def tiny_model_and_processor(seed: int = 0, **options: Any):
     processor = build_processor(config, tiny_tokenizer())
     model = model_from_config(config, processor)
     return model, processor
+
+
+def save_tiny_checkpoint(folder, seed: int = 0, **options: Any):
+    """Write the tiny model as a self-contained checkpoint folder (declared untrained); returns its path.
+
+    The CLI and ``affectllm.load`` take it like any checkpoint (``--model FOLDER``): no special model name.
+    """
+    from pathlib import Path
+
+    from affectllm.checkpoint import save_checkpoint
+
+    model, processor = tiny_model_and_processor(seed=seed, **options)
+    return save_checkpoint(model, processor, Path(folder), include_tokenizer=True, self_contained=True,
+                           trained=False)

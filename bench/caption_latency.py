@@ -104,12 +104,13 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    from affectllm.captioning.fast_decode import fast_generate_reports
+
     import affectllm.media as media
     import affectllm.perception.faces as faces
     import affectllm.perception.prosody as prosody
     from affectllm.api import experts_for, generate_reports
     from affectllm.captioning import Captioner, CaptionInput
-    from affectllm.captioning.fast_decode import fast_generate_reports
     from affectllm.paths import shared_dir
 
     shared = shared_dir()

@@ -86,9 +86,9 @@ def perceptions(model, n: int):
 
 def decode_speed(model, processor, ps, new_tokens: int, fast: bool) -> dict[str, float]:
     import torch
+    from affectllm.captioning.fast_decode import greedy_decode
 
     from affectllm.api import build_messages
-    from affectllm.captioning.fast_decode import greedy_decode
 
     face = (processor.vision or {}).get("input") == "faces"
     batch = dict(processor([build_messages(p, None, model.config.use_cues, face) for p in ps],
@@ -139,11 +139,13 @@ def main() -> None:
     try:
         model, processor = affectllm.load(dtype=args.dtype)
     except Exception as e:  # noqa: BLE001 - report and fall back to a smoke figure
-        from affectllm.captioning.run import load_model
-
         smoke = f"embedded default unavailable ({type(e).__name__}: {e}); tiny random model: smoke figures only"
         print(smoke)
-        model, processor = load_model("tiny")
+        import tempfile
+
+        from affectllm.testing import save_tiny_checkpoint
+
+        model, processor = affectllm.load(str(save_tiny_checkpoint(Path(tempfile.mkdtemp()) / "tiny")))
     batches = [int(b) for b in args.batches.split(",")]
     ps, perceive_s = perceptions(model, max(batches))
     print(f"model {model.source_name} ({model.dtype}); perception {perceive_s:.2f} s per clip (not batched)")

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 AFFECTLLM = [sys.executable, "-c", "from affectllm.cli import main; main()"]
+TINY = ""  # the tiny random checkpoint folder, written by main()
 HERE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HERE))
 ENV = dict(os.environ)
@@ -63,7 +64,7 @@ def run_caption(d: Path) -> dict:
     args = caption_corpus(d)
     expected = len(args) + 1  # the folder holds two files
     out = d / "caps.jsonl"
-    cmd = [*AFFECTLLM, "caption", *args, "--out", str(out), "--model", "tiny", "--max-new-tokens", "2",
+    cmd = [*AFFECTLLM, "caption", *args, "--out", str(out), "--model", TINY, "--max-new-tokens", "2",
            "--no-progress"]
     first = _run(cmd, 1200)
     lines = out.read_bytes().splitlines() if out.exists() else []
@@ -79,12 +80,12 @@ def run_caption(d: Path) -> dict:
 SERVER_SCRIPT = r"""
 import asyncio, base64, json, sys, time
 import httpx
-from affectllm.captioning.run import load_model
+from affectllm.loading import load
 from affectllm.perception.pipeline import Experts
 from affectllm.serving import MediaPolicy, ServeSettings, create_app
 from pathlib import Path
 d = Path(sys.argv[1])
-model, proc = load_model("tiny")
+model, proc = load(sys.argv[2])
 app = create_app(model, proc, ServeSettings(api_key="k", max_new_tokens=2, media=MediaPolicy(allowed_dir=d / "media")),
                  experts=Experts(whisper=None, faces=False))
 H = {"Authorization": "Bearer k"}
@@ -125,7 +126,7 @@ def run_server(d: Path) -> dict:
     (d / "outside").mkdir()
     _wav(d / "outside" / "secret.wav")
     (d / "media" / "subdir").symlink_to(d / "outside", target_is_directory=True)
-    done = _run([sys.executable, "-c", SERVER_SCRIPT, str(d)], 1200)
+    done = _run([sys.executable, "-c", SERVER_SCRIPT, str(d), TINY], 1200)
     if done.returncode != 0:
         return {"crash": done.returncode < 0, "exit": done.returncode,
                 "stderr_tail": done.stderr.decode("utf-8", "replace").strip().splitlines()[-2:]}
@@ -162,8 +163,12 @@ def main() -> None:
     ENV["PYTHONPATH"] = str(checkout)
     t0 = time.perf_counter()
     report: dict = {"checkout": checkout.name}
+    global TINY
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
+        from affectllm.testing import save_tiny_checkpoint
+
+        TINY = str(save_tiny_checkpoint(d / "tiny"))
         for name, fn in (("caption", run_caption), ("server", run_server), ("eval_score", run_eval)):
             sub = d / name
             sub.mkdir()

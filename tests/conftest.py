@@ -40,3 +40,11 @@ def _seed():
     except ImportError:  # pragma: no cover
         pass
     yield
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A checkpoint folder named ``tiny`` holding the random tiny model (``--model`` takes it like any other)."""
+    from affectllm.testing import save_tiny_checkpoint
+
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("models") / "tiny")

@@ -11,7 +11,7 @@
 from affectllm.captioning.captioner import Captioner
 from affectllm.captioning.inputs import CaptionInput, collect_inputs, read_manifest
 from affectllm.captioning.records import RECORD_KEYS, strip_timing
-from affectllm.captioning.run import CaptionOptions, load_model, run_caption
+from affectllm.captioning.run import CaptionOptions, run_caption
 
-__all__ = ["RECORD_KEYS", "CaptionInput", "CaptionOptions", "Captioner", "collect_inputs", "load_model",
-           "read_manifest", "run_caption", "strip_timing"]
+__all__ = ["RECORD_KEYS", "CaptionInput", "CaptionOptions", "Captioner", "collect_inputs", "read_manifest",
+           "run_caption", "strip_timing"]

@@ -1,10 +1,11 @@
 """The captioner: inputs in, one JSON record per input out, in input order, never stopped by a bad input.
 
 Per input: plan its segments (``affectllm.media.plan_segments``: one ``whole`` segment for short inputs,
-speech regions or fixed windows for long ones), perceive each segment (decode, faces, expression, Whisper,
-prosody; ``perceive(start=, end=)`` keeps memory bounded for long files), then generate the report of each
-segment. Generation is batched across segments and inputs (``batch_size`` perceptions per
-``generate_reports`` call, left padding). Any failure becomes an ``error`` record that names the file, the
+speech regions or fixed windows for long ones), perceive each segment through the engine (decode, faces,
+expression, Whisper, prosody; ``start=, end=`` keeps memory bounded for long files), then generate the report
+of each segment with the engine's decoder. Generation is batched across segments and inputs (``batch_size``
+perceptions per call, left padding), and perception of the next inputs runs in a worker thread while the
+current batch decodes (``prefetch``). Any failure becomes an ``error`` record that names the file, the
 problem and the fix; a failing batch is retried item by item so one bad item never costs its neighbours.
 
 The captioner takes an already loaded ``(model, processor)`` so tests, the CLI, shards and Ray actors share it.
@@ -12,6 +13,8 @@ The captioner takes an already loaded ``(model, processor)`` so tests, the CLI, 
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -69,33 +72,32 @@ class _Job:
 class Captioner:
     """Caption inputs with a loaded AffectLLM model.
 
-    ``experts`` default to the model's own (``affectllm.api.experts_for``); tests pass
+    ``experts`` default to the model's own (``affectllm.engine.experts_for``); tests pass
     ``Experts(whisper=None)`` to run without Whisper weights. ``generate`` replaces the batched report
-    generation and must accept ``affectllm.api.generate_reports``' arguments; by default it is the lean greedy
-    loop of ``fast_decode`` (the same tokens as ``generate``, less overhead) when the model's generation config
-    is plain greedy, else ``generate_reports``.
+    generation and must accept ``affectllm.api.generate_reports``' arguments; by default it is the engine's
+    ``report``. ``prefetch``: perceive ahead in a worker thread (at most ``batch_size + 1`` inputs ahead).
     """
 
     def __init__(self, model: Any, processor: Any, experts: Any = None,
                  segment_seconds: float = DEFAULT_SEGMENT_SECONDS, prompt: str | None = None,
                  max_new_tokens: int = 128, batch_size: int = 1, use_vad: bool = True,
-                 generate: Callable[..., list[Any]] | None = None) -> None:
-        from affectllm.api import experts_for, generate_reports
-        from affectllm.captioning.fast_decode import fast_generate_reports, lean_supported
+                 generate: Callable[..., list[Any]] | None = None, prefetch: bool = True) -> None:
+        from affectllm.engine import Engine
 
         if segment_seconds <= 0:
             raise ValueError(f"segment_seconds must be positive, got {segment_seconds}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.model, self.processor = model, processor
-        self.experts = experts if experts is not None else experts_for(model)
+        self.engine = Engine.for_model(model, processor, experts=experts)
+        self.experts = self.engine.experts
         self.segment_seconds = float(segment_seconds)
         self.prompt = prompt
         self.max_new_tokens = int(max_new_tokens)
         self.batch_size = int(batch_size)
         self.use_vad = use_vad
-        self.num_frames = int((processor.vision or {}).get("num_frames", 8))
-        self._generate = generate or (fast_generate_reports if lean_supported(model) else generate_reports)
+        self.prefetch = bool(prefetch)
+        self._generate = generate or self._engine_reports
         self.model_info = model_info(model)
 
     # --- public ------------------------------------------------------------------------------------
@@ -107,8 +109,7 @@ class Captioner:
         """Records for ``items``, yielded in input order as soon as each input's segments are all generated."""
         pending: list[_Job] = []
         queue: list[tuple[_Job, _Unit]] = []
-        for item in items:
-            job = self._perceive(item)
+        for job in self._perceived(items):
             pending.append(job)
             queue.extend((job, u) for u in job.units if u.perception is not None)
             while len(queue) >= self.batch_size:
@@ -122,10 +123,46 @@ class Captioner:
             yield self._record(pending.pop(0))
 
     # --- steps -------------------------------------------------------------------------------------
+    def _engine_reports(self, model: Any, processor: Any, perceptions: list, **kw: Any) -> list[Any]:
+        return self.engine.report(perceptions, **kw)
+
+    def _perceived(self, items: Iterable[CaptionInput]) -> Iterator[_Job]:
+        """Perceived jobs in input order; with ``prefetch`` a worker thread perceives ahead of generation."""
+        if not self.prefetch:
+            yield from map(self._perceive, items)
+            return
+        ahead: queue.Queue = queue.Queue(maxsize=self.batch_size + 1)
+        end, stop = object(), threading.Event()
+
+        def work() -> None:
+            try:
+                for item in items:
+                    if stop.is_set():
+                        return
+                    ahead.put(self._perceive(item))
+            except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+                ahead.put(e)
+            finally:
+                ahead.put(end)
+
+        worker = threading.Thread(target=work, name="affectllm-perceive", daemon=True)
+        worker.start()
+        try:
+            while (job := ahead.get()) is not end:
+                if isinstance(job, BaseException):
+                    raise job
+                yield job
+        finally:
+            stop.set()
+            while worker.is_alive():  # unblock a worker waiting on a full queue
+                try:
+                    ahead.get(timeout=0.05)
+                except queue.Empty:
+                    pass
+
     def _perceive(self, item: CaptionInput) -> _Job:
         """Plan segments and perceive each; failures are recorded on the job or the unit, never raised."""
         from affectllm.media import plan_segments
-        from affectllm.perception.pipeline import perceive
 
         job = _Job(item, started=time.perf_counter())
         try:
@@ -141,8 +178,7 @@ class Captioner:
             unit = _Unit(seg.start, seg.end, seg.source)
             try:
                 window = {} if whole else {"start": seg.start, "end": seg.end}
-                unit.perception = perceive(item.path, subtitle=item.subtitle, experts=self.experts,
-                                           num_frames=self.num_frames, **window)
+                unit.perception = self.engine.perceive(item.path, subtitle=item.subtitle, cache=False, **window)
             except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException as e:  # noqa: BLE001

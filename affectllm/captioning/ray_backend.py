@@ -42,7 +42,7 @@ class CaptionActor:
 
     def __init__(self, model: str | None, adapter: str | None, device: str, dtype: str, options: dict[str, Any]):
         from affectllm.captioning.captioner import Captioner
-        from affectllm.captioning.run import load_model
+        from affectllm.loading import load as load_model
 
         m, proc = load_model(model, adapter, device, dtype)
         self.captioner = Captioner(m, proc, **options)

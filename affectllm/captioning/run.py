@@ -16,8 +16,7 @@ from affectllm.captioning.inputs import collect_inputs
 from affectllm.captioning.progress import CaptionProgress, Summary
 from affectllm.captioning.sharding import resolve_shard, select_shard, shard_device, shard_path
 from affectllm.captioning.writer import open_writer
-
-TINY_MODEL = "tiny"  # testing aid: ``--model tiny`` is the random tiny model of affectllm.testing
+from affectllm.loading import load as load_model
 
 
 @dataclass
@@ -39,24 +38,6 @@ class CaptionOptions:
     progress: bool = True
     ray_workers: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def load_model(model: str | None = None, adapter: str | None = None, device: str = "auto", dtype: str = "auto"):
-    """``affectllm.load`` plus the testing aid ``model="tiny"`` (a random tiny model built offline in ~1 s)."""
-    if model == TINY_MODEL:
-        from affectllm.testing import tiny_model_and_processor
-
-        m, proc = tiny_model_and_processor()
-        m.eval()
-        m.trained = False
-        m.source_name = "tiny (testing aid: random weights)"
-        return m, proc
-    from affectllm.api import load
-    from affectllm.weights_guard import refuse_pickled_weights
-
-    refuse_pickled_weights(model, "--model")
-    refuse_pickled_weights(adapter, "--adapter")
-    return load(model=model, adapter=adapter, device=device, dtype=dtype)
 
 
 def run_caption(opts: CaptionOptions, model_and_processor: tuple[Any, Any] | None = None,

@@ -31,8 +31,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         import sys
 
-        from affectllm.captioning.run import load_model
         from affectllm.chat import ChatSession, run_repl
+        from affectllm.loading import load as load_model
 
         interactive = sys.stdin.isatty()
         if interactive:

@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
                   file=sys.stderr)
         import uvicorn
 
-        from affectllm.captioning.run import load_model
+        from affectllm.loading import load as load_model
         from affectllm.serving import MediaPolicy, ServeSettings, create_app
 
         try:

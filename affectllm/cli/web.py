@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
         dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16.")] = "auto",
     ) -> None:
         os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home
-        from affectllm.captioning.run import load_model
+        from affectllm.loading import load as load_model
         from affectllm.web import build_demo, launch
 
         m, proc = load_model(model=model, adapter=adapter, device=device, dtype=dtype)

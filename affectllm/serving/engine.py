@@ -1,10 +1,10 @@
 """One loaded model serving many callers: requests queue up and run one at a time in a worker thread.
 
-The engine knows nothing about HTTP. A ``Job`` (one media file or none, the question, earlier text turns) is
-perceived and answered exactly as ``affectllm.predict`` does it (``perceive`` with the model's experts, then
-``generate_reports``), so the server and the web UI report what the evaluated model reports. Text streams
-out through a transformers ``TextStreamer`` subclass that also counts prompt and completion tokens and
-aborts generation when the caller has gone away.
+This module knows nothing about HTTP and does no generation of its own: a ``Job`` (at most one media file, the
+question, earlier text turns, and which turn carried the media) becomes an ``affectllm.engine.Conversation``
+answered by the model's ``affectllm.engine.Engine`` (perception cached by content, the shared renderer, the
+one decoder), so the server and the web UI report what ``predict`` and the evaluated model report. Text
+streams to a callback as the decoder finalises it; a caller that goes away cancels at the next token.
 """
 
 from __future__ import annotations
@@ -16,21 +16,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from transformers import TextStreamer
-
+from affectllm.engine import GenerationCancelled
 from affectllm.report import EmotionReport
 from affectllm.serving.errors import RequestError
 from affectllm.serving.media import ResolvedMedia, media_error_message
 
-CUE_TOKEN_MARGIN = 256  # room for the expert cue lines build_messages adds
+CUE_TOKEN_MARGIN = 256  # room for the expert cue lines the renderer adds
 
 
 class QueueFull(Exception):
     """More requests are waiting than the server accepts (``max_queue``)."""
-
-
-class GenerationCancelled(Exception):
-    """The caller stopped listening; generation was aborted."""
 
 
 @dataclass
@@ -41,6 +36,8 @@ class Job:
     prompt: str | None = None  # None: the default question (DEFAULT_PROMPT)
     history: list[dict[str, str]] = field(default_factory=list)  # [{"role", "content": str}] before the question
     max_new_tokens: int = 128
+    media_turn: int | None = None  # index of the turn (history, then the question) that carried the media;
+    # None: the question's turn
 
 
 @dataclass
@@ -53,48 +50,17 @@ class Result:
     perception: Any = None  # affectllm.perception.pipeline.Perception (the web UI plots its evidence)
 
 
-class CountingStreamer(TextStreamer):
-    """Passes finalized text to ``on_text``, counts tokens, raises GenerationCancelled when ``cancelled()``."""
-
-    def __init__(self, tokenizer, on_text: Callable[[str], None] | None = None,
-                 cancelled: Callable[[], bool] | None = None) -> None:
-        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
-        self.on_text = on_text
-        self.cancelled = cancelled
-        self.prompt_tokens = 0
-        self.completion_tokens = 0
-        self.last_token: int | None = None
-        self.parts: list[str] = []
-
-    def put(self, value) -> None:  # value: [1, L] prompt ids first, then [1] or [] new token ids
-        if self.cancelled is not None and self.cancelled():
-            raise GenerationCancelled()
-        if self.next_tokens_are_prompt:
-            self.prompt_tokens = int(value.shape[-1])
-        else:
-            flat = value.reshape(-1)
-            self.completion_tokens += int(flat.numel())
-            if flat.numel():
-                self.last_token = int(flat[-1])
-        super().put(value)
-
-    def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
-        if text:
-            self.parts.append(text)
-            if self.on_text is not None:
-                self.on_text(text)
-
-
 class Engine:
-    """The served model, its experts and a FIFO of jobs; ``run`` is thread-safe, ``stream`` is for asyncio."""
+    """The served model's engine and a FIFO of jobs; ``run`` is thread-safe, ``stream`` is for asyncio."""
 
     def __init__(self, model, processor, experts=None, model_id: str | None = None, max_new_tokens: int = 512,
                  max_queue: int = 32) -> None:
-        from affectllm.api import experts_for
+        from affectllm.engine import Engine as ModelEngine
 
         self.model = model
         self.processor = processor
-        self.experts = experts if experts is not None else experts_for(model)
+        self.engine = ModelEngine.for_model(model, processor, experts=experts)
+        self.experts = self.engine.experts
         self.model_id = model_id or getattr(model, "source_name", None) or "affectllm"
         self.max_new_tokens = max_new_tokens
         self.max_queue = max_queue
@@ -135,36 +101,42 @@ class Engine:
         return self._pending
 
     def perceive(self, media: ResolvedMedia | None):
-        """Decode and run the cue experts, as ``predict`` does; decoder failures become 400 errors."""
+        """Decode and run the cue experts (once per content: the engine caches); decoder failures become 400s."""
         from affectllm.media import MediaError
-        from affectllm.perception.pipeline import perceive
 
-        num_frames = (self.processor.vision or {}).get("num_frames", 8)
+        if media is None:
+            return self.engine.perceive()  # text only: the evidence says plainly that nothing was measured
         try:
-            return perceive(media.path if media is not None else None, experts=self.experts, num_frames=num_frames)
+            return self.engine.perceive(media.path)
         except MediaError as err:
-            assert media is not None
             raise RequestError(400, media_error_message(err, media)) from None
+
+    def conversation(self, job: Job, perception: Any = None):
+        """The job as the engine's Conversation: text turns, the media in the turn that carried it."""
+        from affectllm.engine import Conversation
+
+        turns = [*job.history, {"role": "user", "content": job.prompt or ""}]
+        where = len(turns) - 1 if job.media_turn is None else job.media_turn
+        if perception is not None and not (0 <= where < len(turns) and turns[where]["role"] == "user"):
+            raise RequestError(400, f"the media belongs to turn {where}, which is not a user turn of this "
+                                    "conversation; attach media to a user message", "messages")
+        return Conversation.from_messages(turns, {where: [perception]} if perception is not None else None)
 
     def run(self, job: Job, on_text: Callable[[str], None] | None = None,
             cancelled: Callable[[], bool] | None = None,
             on_perceived: Callable[[Any], None] | None = None) -> Result:
         """Perceive and answer one job (blocking; serialised by a lock)."""
-        from affectllm.api import generate_reports
-
         with self._lock:
             perception = self.perceive(job.media)
+            conversation = self.conversation(job, perception if job.media is not None else None)
             if on_perceived is not None:
                 on_perceived(perception)
-            streamer = CountingStreamer(self.processor.tokenizer, on_text, cancelled)
             limit = max(1, min(job.max_new_tokens, self.max_new_tokens))
-            report = generate_reports(self.model, self.processor, [perception], prompt=job.prompt,
-                                      max_new_tokens=limit, streamer=streamer, history=job.history)[0]
-        eos = self.model.generation_config.eos_token_id
-        eos_ids = set(eos if isinstance(eos, list) else [eos]) if eos is not None else set()
-        hit_limit = streamer.completion_tokens >= limit and streamer.last_token not in eos_ids
-        return Result(report=report, text="".join(streamer.parts), prompt_tokens=streamer.prompt_tokens,
-                      completion_tokens=streamer.completion_tokens, finish_reason="length" if hit_limit else "stop",
+            decoded = self.engine.reply(conversation, on_text=on_text, cancelled=cancelled, max_new_tokens=limit)
+        report = self.engine.to_report(decoded, perception)
+        return Result(report=report, text=decoded.text, prompt_tokens=decoded.prompt_tokens,
+                      completion_tokens=len(decoded.token_ids),
+                      finish_reason="length" if decoded.finish_reason == "length" else "stop",
                       perception=perception)
 
     # --- asyncio side -------------------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """OpenAI chat-completions <-> engine jobs: a request becomes a ``Job``; a ``Result`` becomes a response or SSE.
 
-Mapping of a conversation onto AffectLLM: the one media part (anywhere in the user turns) is perceived and
-attached to the latest user turn together with the expert cues, exactly as ``predict`` builds its single
-turn; the latest user text is the question (``prompt``; empty -> the default question); earlier turns are
-kept as text history. ``response_format: json_object`` answers with the EmotionReport JSON.
+Mapping of a conversation onto AffectLLM: the one media part (in any user turn) is perceived (once per
+content: the engine caches) and stays in the user turn that carried it, together with its expert cues, as the
+engine's renderer writes every prompt; the latest user text is the question (``prompt``; empty -> the default
+question); the other turns are kept as text. ``response_format: json_object`` answers with the EmotionReport JSON.
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ def job_for(req: ChatCompletionRequest, default_max_tokens: int) -> tuple[Job, t
     """The engine job of a request (media not yet resolved) and its media part with its param path."""
     history, prompt, media = split_request(req)
     max_new = req.max_completion_tokens or req.max_tokens or default_max_tokens
-    return Job(media=None, prompt=prompt, history=history, max_new_tokens=max_new), media
+    turn = int(media[1].split(".")[1]) if media is not None else None  # "messages.{i}.content.{j}"
+    return Job(media=None, prompt=prompt, history=history, max_new_tokens=max_new, media_turn=turn), media
 
 
 def wants_json(req: ChatCompletionRequest) -> bool:

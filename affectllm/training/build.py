@@ -41,7 +41,7 @@ def affect_config(cfg: TrainConfig):
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    from affectllm.api import resolve_dtype as _resolve
+    from affectllm.loading import resolve_dtype as _resolve
 
     return _resolve(name, device)
 

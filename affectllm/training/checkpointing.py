@@ -127,7 +127,7 @@ def save_training_checkpoint(out_dir: str | os.PathLike[str], step: int, model, 
     final = root / f"step-{step:08d}"
     tmp = root / f".tmp-step-{step:08d}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    save_checkpoint(model, processor, tmp, include_tokenizer=True)
+    save_checkpoint(model, processor, tmp, include_tokenizer=True, trained=True)
     opt_t, opt_info = _optimizer_state(optimizer)
     rng_t, rng_info = _rng_state()
     save_file({**opt_t, **rng_t}, str(tmp / STATE_TENSORS), metadata={"format": "affectllm-train/1"})

@@ -21,7 +21,8 @@ from affectllm.training.config import TrainConfig
 def extract_features(cfg: TrainConfig, data: str | Path, batch_size: int | None = None,
                      echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Fill the cache for every valid row of ``data``; returns counts (rows, hits, written, invalid, skipped)."""
-    from affectllm.api import experts_for, resolve_device
+    from affectllm.engine import experts_for
+    from affectllm.loading import resolve_device
     from affectllm.paths import cache_dir
     from affectllm.training.build import build_model
     from affectllm.training.data import Collator, load_split

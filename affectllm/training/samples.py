@@ -3,9 +3,10 @@
 A row's user turn holds ``<video>``/``<audio>``/``<image>`` placeholders (affectllm.instruct schema); each is
 replaced by a media content part carrying an already-decoded ``MediaItem``. When ``video`` and ``audio`` name the
 same file they become ONE item (frames + its audio track) at the ``<video>`` position, as at inference; a
-``video`` without ``audio`` contributes frames only. With expert cues on, media go through
-``affectllm.perception.pipeline.perceive`` and the first user turn starts with the same "Observed cues:" block
-that ``affectllm.api.build_messages`` writes at inference, so training and inference prompts agree.
+``video`` without ``audio`` contributes frames only (and none of the cues heard in its sound). With expert cues
+on, media go through ``affectllm.perception.pipeline.perceive`` and the engine's renderer
+(``affectllm.engine.rendering``) makes the media items and the cue block of the first user turn, so a training
+row and an inference call on the same media render the same prompt.
 """
 
 from __future__ import annotations
@@ -80,27 +81,26 @@ def decode_plain(spec: ItemSpec, processor) -> MediaItem:
 
 
 def decode_with_cues(specs: list[ItemSpec], processor, experts) -> Decoded:
-    """Decode through ``perceive`` (frames, audio, face crops) and collect the cue lines of every item."""
-    from affectllm.perception.pipeline import cue_lines, perceive
+    """Decode through ``perceive`` (frames, audio, face crops); items and cue lines come from the renderer."""
+    from affectllm.engine.perceiving import without_audio
+    from affectllm.engine.rendering import media_item, perception_cues
+    from affectllm.perception.pipeline import perceive
 
     vision = processor.vision or {}
     face_input = vision.get("input") == "faces"
     num_frames = int(vision.get("num_frames", 8))
-    items, cues = [], []
+    items, perceptions = [], []
     for spec in specs:
         path = spec.visual if spec.kind in ("video", "image") else spec.audio
         p = perceive(path, experts=experts, num_frames=num_frames)
         if spec.kind == "video" and spec.audio is None:
-            p.audio, p.transcript, p.language, p.voice = None, None, None, {}
-        item = p.media_item()
+            p = without_audio(p)  # no sound for the towers, so no transcript, voice or words heard in the cues
+        item = media_item(p, face_input)  # main-face crops for a face tower (vision None: no face found)
         if item is None:
             raise ValueError(f"{path}: no decodable video, image or audio")
-        if face_input and item.vision is not None:  # the tower sees main-face crops (None: no face found)
-            item = MediaItem(item.kind, vision=p.face_crops, timestamps=p.face_times, audio=item.audio,
-                             source=item.source)
         items.append(item)
-        cues.extend(cue_lines(p))
-    return Decoded(items, cues)
+        perceptions.append(p)
+    return Decoded(items, perception_cues(perceptions))
 
 
 def stub_item(kind: str, has_vision: bool, has_audio: bool) -> MediaItem:
@@ -116,6 +116,8 @@ def build_messages(row: dict[str, Any], specs: list[ItemSpec], decoded: Decoded,
 
     ``alignment`` keeps only the first user turn and its answer (the description target of stage 1).
     """
+    from affectllm.engine.rendering import with_cues
+
     rid = str(row.get("id"))
     turns = row.get("conversations") or []
     if not turns:
@@ -146,12 +148,11 @@ def build_messages(row: dict[str, Any], specs: list[ItemSpec], decoded: Decoded,
                 parts.append({"type": item.kind, item.kind: item})
         _add_text(parts, text[pos:])
         if first_user and decoded.cues:
-            cue_block = "Observed cues:\n" + "\n".join(f"- {x}" for x in decoded.cues) + "\n\n"
             idx = next((i for i, p in enumerate(parts) if p["type"] == "text"), None)
             if idx is None:
-                parts.append({"type": "text", "text": cue_block.rstrip()})
+                parts.append({"type": "text", "text": with_cues("", decoded.cues).rstrip()})
             else:
-                parts[idx] = {"type": "text", "text": cue_block + parts[idx]["text"]}
+                parts[idx] = {"type": "text", "text": with_cues(parts[idx]["text"], decoded.cues)}
         first_user = False
         messages.append({"role": "user", "content": parts})
     if by_anchor:

@@ -155,7 +155,7 @@ def train(cfg: TrainConfig, resume: bool = False, echo: Callable[[str], None] = 
     cues = {"auto": bool(model.config.use_cues), "on": True, "off": False}[cfg.data.cues]
     experts, cue_desc = None, None
     if cues:
-        from affectllm.api import experts_for
+        from affectllm.engine import experts_for
 
         experts = experts_for(model)
         cue_desc = {"whisper": experts.whisper_name, "faces": experts.faces}
@@ -288,7 +288,8 @@ def train(cfg: TrainConfig, resume: bool = False, echo: Callable[[str], None] = 
 
         if step != last_saved:
             save_training_checkpoint(out, step, inner, processor, optimizer, scheduler, progress, cfg.train.keep_last)
-        save_checkpoint(inner, processor, out / "adapter", include_tokenizer=inner.config.text_model is None)
+        save_checkpoint(inner, processor, out / "adapter", include_tokenizer=inner.config.text_model is None,
+                        trained=True)
         metrics.close()
         plot_loss(out / "metrics.jsonl", out / "loss.png", title=cfg.name)
         wall = time.time() - t_start

@@ -1,9 +1,10 @@
 """The Gradio multimodal chat: upload a video, audio clip or image, ask, watch the answer stream in, and see
 the labels as chips beside the evidence the model read (transcript, face expression over time, prosody).
 
-``build_demo(model, processor)`` answers through the same ``Engine`` as ``affectllm serve`` (perceive +
-``generate_reports``), so the page shows what the evaluated model reports. An upload stays attached to the
-conversation until another one replaces it or the chat is cleared, like ``affectllm chat``'s ``/attach``.
+``build_demo(model, processor)`` answers through the same job queue and ``affectllm.engine.Engine`` as
+``affectllm serve``, so the page shows what the evaluated model reports. An upload stays in the user turn where
+it was given (perceived once: the engine caches by content) until another one replaces it or the chat is
+cleared, like ``affectllm chat``'s ``/attach``.
 """
 
 from __future__ import annotations
@@ -60,16 +61,29 @@ def evidence_markdown(report: Any, perception: Any) -> str:
 
 def text_turns(history: list[dict[str, Any]]) -> list[dict[str, str]]:
     """Chat history -> the engine's text turns (files dropped, consecutive same-role texts merged)."""
+    return conversation_turns(history)[0]
+
+
+def conversation_turns(history: list[dict[str, Any]], media: str | None = None) -> tuple[list[dict[str, str]], int]:
+    """-> (text turns as ``text_turns``, the index of the user turn the upload ``media`` was given in).
+
+    The index is ``len(turns)`` (the question about to be asked) when ``media`` is not in the history.
+    """
     turns: list[dict[str, str]] = []
+    where = None
     for msg in history:
         content = msg.get("content")
+        if media is not None and msg.get("role") == "user" and not isinstance(content, str) and content:
+            if _file_path(content) == media:
+                where = len(turns) - 1 if turns and turns[-1]["role"] == "user" else len(turns)
+            continue
         if not isinstance(content, str) or not content.strip():
             continue
         if turns and turns[-1]["role"] == msg["role"]:
             turns[-1]["content"] += "\n" + content
         else:
             turns.append({"role": msg["role"], "content": content})
-    return turns
+    return turns, (len(turns) if where is None else where)
 
 
 def _file_path(f: Any) -> str:
@@ -86,11 +100,11 @@ def build_demo(model, processor, experts=None, max_new_tokens: int = 256, max_me
         message = message or {}
         text = (message.get("text") or "").strip()
         files = [_file_path(f) for f in message.get("files") or []]
-        prior = text_turns(history)
+        media = files[-1] if files else media
+        prior, media_turn = conversation_turns(history, None if files else media)
         history = list(history)
         for f in files:
             history.append({"role": "user", "content": {"path": f}})
-        media = files[-1] if files else media
         if not text and not files:
             yield history, gr.MultimodalTextbox(value=None), media, gr.skip(), gr.skip(), gr.skip(), gr.skip(), \
                 gr.skip()
@@ -102,7 +116,7 @@ def build_demo(model, processor, experts=None, max_new_tokens: int = 256, max_me
         yield history, busy, media, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         result = None
         try:
-            job = Job(prompt=text or None, history=prior, max_new_tokens=max_new_tokens,
+            job = Job(prompt=text or None, history=prior, max_new_tokens=max_new_tokens, media_turn=media_turn,
                       media=ResolvedMedia(Path(media), Path(media).name, "upload") if media else None)
             engine.check_conversation(job)
             if job.media is not None:
@@ -163,4 +177,5 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, share: bo
         css=CSS, footer_links=[], quiet=True, show_error=True)
 
 
-__all__ = ["EXPRESSION_COLOURS", "build_demo", "evidence_markdown", "labels_html", "launch", "text_turns"]
+__all__ = ["EXPRESSION_COLOURS", "build_demo", "conversation_turns", "evidence_markdown", "labels_html", "launch",
+           "text_turns"]

@@ -6,11 +6,11 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def tiny():
+def tiny(tiny_checkpoint):
     """(model, processor) of the random tiny model, shared by the tests of this folder."""
-    from affectllm.captioning.run import load_model
+    from affectllm.loading import load
 
-    return load_model("tiny")
+    return load(str(tiny_checkpoint))
 
 
 @pytest.fixture(scope="session")

@@ -49,10 +49,10 @@ MUST_FAIL = {"empty", "random", "missing"}
 MUST_SUCCEED = {"wav_named_mp4", "no_audio", "audio_only", "no_face", "silence", "short", "frame_8k"}
 
 
-def test_each_bad_input_gets_one_record_and_the_run_exits_1(corpus, cli_app, tmp_path):
+def test_each_bad_input_gets_one_record_and_the_run_exits_1(corpus, cli_app, tmp_path, tiny_checkpoint):
     files, mixed = corpus
     out = tmp_path / "caps.jsonl"
-    args = ["caption", *[str(p) for p in files.values()], str(mixed), "--out", str(out), "--model", "tiny",
+    args = ["caption", *[str(p) for p in files.values()], str(mixed), "--out", str(out), "--model", str(tiny_checkpoint),
             "--max-new-tokens", "2"]
     result = CliRunner().invoke(cli_app, args)
     assert result.exit_code == 1, result.output
@@ -63,7 +63,7 @@ def test_each_bad_input_gets_one_record_and_the_run_exits_1(corpus, cli_app, tmp
         if rec["status"] == "error":
             assert rec["error"].startswith(str(files[name])), (name, rec["error"])  # names the file
             assert ";" in rec["error"]  # problem; fix
-            assert rec["labels"] == [] and rec["model"]["name"].startswith("tiny")
+            assert rec["labels"] == [] and rec["model"]["name"] == str(tiny_checkpoint)
     assert {n for n, r in by_name.items() if r["status"] == "error"} >= MUST_FAIL
     assert {n for n, r in by_name.items() if r["status"] == "ok"} >= MUST_SUCCEED
     assert "empty (0 bytes)" in by_name["empty"]["error"]

@@ -35,12 +35,12 @@ def _records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def test_every_hostile_input_is_one_record_and_resume_skips_them_all(corpus, cli_app, tmp_path):
+def test_every_hostile_input_is_one_record_and_resume_skips_them_all(corpus, cli_app, tmp_path, tiny_checkpoint):
     from affectllm.captioning.records import ESCAPED_BYTES, unescape_name
 
     out = tmp_path / "caps.jsonl"
     args = ["caption", str(corpus["folder"]), str(corpus["some_dir"]), str(corpus["loop"]), str(corpus["surround"]),
-            "--out", str(out), "--model", "tiny", "--max-new-tokens", "2", "--no-progress"]
+            "--out", str(out), "--model", str(tiny_checkpoint), "--max-new-tokens", "2", "--no-progress"]
     result = CliRunner().invoke(cli_app, args)
     assert result.exit_code == 1, result.output
     recs = {r["id"]: r for r in _records(out)}

@@ -64,17 +64,17 @@ def _actor_pids() -> list[int]:
 
 
 @pytest.mark.slow
-def test_ray_address_run_matches_the_local_backend(tmp_path, ray_cluster):
+def test_ray_address_run_matches_the_local_backend(tmp_path, ray_cluster, tiny_checkpoint):
     """The CLI joined to the cluster by RAY_ADDRESS gives the local backend's ids, statuses and labels."""
     from affectllm.captioning.records import strip_timing
     from affectllm.captioning.run import CaptionOptions, run_caption
 
     folder = _folder(tmp_path, 4, seconds=0.3)
-    local = run_caption(CaptionOptions(paths=[str(folder)], out=str(tmp_path / "local.jsonl"), model="tiny",
+    local = run_caption(CaptionOptions(paths=[str(folder)], out=str(tmp_path / "local.jsonl"), model=str(tiny_checkpoint),
                                        max_new_tokens=4, progress=False))
     env = {**os.environ, "RAY_ADDRESS": ray_cluster, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "affectllm", "caption", str(folder), "--out", str(tmp_path / "ray.jsonl"),
-           "--backend", "ray", "--model", "tiny", "--max-new-tokens", "4", "--no-progress"]
+           "--backend", "ray", "--model", str(tiny_checkpoint), "--max-new-tokens", "4", "--no-progress"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 1, proc.stderr[-3000:]  # two inputs failed, as locally
     assert (local.ok, local.failed) == (4, 2)
@@ -90,7 +90,7 @@ def test_ray_address_run_matches_the_local_backend(tmp_path, ray_cluster):
 
 
 @pytest.mark.slow
-def test_killed_actor_loses_and_duplicates_nothing(tmp_path, ray_cluster):
+def test_killed_actor_loses_and_duplicates_nothing(tmp_path, ray_cluster, tiny_checkpoint):
     """SIGKILL one of two caption actors mid-job: after the job (and a --resume if it stopped) every id is once."""
     from affectllm.captioning.run import CaptionOptions, run_caption
 
@@ -98,7 +98,7 @@ def test_killed_actor_loses_and_duplicates_nothing(tmp_path, ray_cluster):
     folder = _folder(tmp_path, n, seconds=1.0)
     expected = sorted([f"clip_{i:02d}.wav" for i in range(n)] + ["broken.wav", "empty.mp4"])
     out = tmp_path / "caps.jsonl"
-    opts = CaptionOptions(paths=[str(folder)], out=str(out), model="tiny", max_new_tokens=16, progress=False,
+    opts = CaptionOptions(paths=[str(folder)], out=str(out), model=str(tiny_checkpoint), max_new_tokens=16, progress=False,
                           backend="ray", ray_workers=2)
     outcome: dict = {}
 

@@ -21,13 +21,13 @@ def _ids(path):
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_to_every_id_exactly_once(tmp_path, cli_app):
+def test_killed_run_resumes_to_every_id_exactly_once(tmp_path, cli_app, tiny_checkpoint):
     folder = tmp_path / "clips"
     small_audio_folder(folder, 10, seconds=0.4)
     (folder / "corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" * 10)
     out = tmp_path / "caps.jsonl"
-    cmd = [sys.executable, "-m", "affectllm", "caption", str(folder), "--out", str(out), "--model", "tiny",
-           "--max-new-tokens", "2", "--no-progress"]
+    cmd = [sys.executable, "-m", "affectllm", "caption", str(folder), "--out", str(out), "--model",
+           str(tiny_checkpoint), "--max-new-tokens", "2", "--no-progress"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 240
@@ -46,8 +46,8 @@ def test_killed_run_resumes_to_every_id_exactly_once(tmp_path, cli_app):
     assert 3 <= len(done_before) < 11
     with out.open("ab") as f:  # as if killed in the middle of a write
         f.write(b'{"id": "clip_09.wav", "status": "o')
-    result = CliRunner().invoke(cli_app, ["caption", str(folder), "--out", str(out), "--model", "tiny",
-                                          "--max-new-tokens", "2", "--resume"])
+    result = CliRunner().invoke(cli_app, ["caption", str(folder), "--out", str(out), "--model",
+                                          str(tiny_checkpoint), "--max-new-tokens", "2", "--resume"])
     ids = _ids(out)
     counts = Counter(ids)
     assert sorted(counts) == sorted([f"clip_{i:02d}.wav" for i in range(10)] + ["corrupt.wav"])

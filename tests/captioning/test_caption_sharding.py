@@ -67,7 +67,7 @@ def test_sharded_runs_write_every_id_exactly_once(tmp_path, tiny):
 
 
 @pytest.mark.slow
-def test_two_shard_processes_then_one_merge_command(tmp_path, cli_app):
+def test_two_shard_processes_then_one_merge_command(tmp_path, cli_app, tiny_checkpoint):
     """``--num-shards 2`` in two concurrent processes -> two files; ``caption-merge`` -> every id exactly once."""
     import os
     import subprocess
@@ -81,7 +81,7 @@ def test_two_shard_processes_then_one_merge_command(tmp_path, cli_app):
     out = tmp_path / "caps.jsonl"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     procs = [subprocess.Popen([sys.executable, "-m", "affectllm", "caption", str(folder), "--out", str(out),
-                               "--model", "tiny", "--max-new-tokens", "2", "--no-progress", "--num-shards", "2",
+                               "--model", str(tiny_checkpoint), "--max-new-tokens", "2", "--no-progress", "--num-shards", "2",
                                "--shard-index", str(i)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
              for i in range(2)]
     errs = [p.communicate(timeout=240)[1].decode() for p in procs]

@@ -37,10 +37,10 @@ def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 2
 
 
 @pytest.fixture()
-def server(shared: Path, tmp_path: Path):
+def server(shared: Path, tmp_path: Path, tiny_checkpoint: Path):
     port = free_port()
     log = tmp_path / "serve.log"
-    cmd = [sys.executable, "-m", "affectllm", "serve", "--model", "tiny", "--port", str(port),
+    cmd = [sys.executable, "-m", "affectllm", "serve", "--model", str(tiny_checkpoint), "--port", str(port),
            "--allowed-media-dir", str(shared / "media"), "--api-key", "k", "--max-new-tokens", "24",
            "--log-level", "warning"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}

@@ -42,7 +42,8 @@ def test_health_and_models(make_client):
 
 def test_answer_is_exactly_predict(make_client, media_dir, tiny, experts):
     """Same model, same perception, same prompt, same greedy decode: the server's answer is predict's report."""
-    from affectllm.api import build_messages, predict
+    from affectllm.api import predict
+    from affectllm.engine import Renderer
     from affectllm.perception.pipeline import perceive
     from affectllm.serving import MediaPolicy
 
@@ -63,7 +64,7 @@ def test_answer_is_exactly_predict(make_client, media_dir, tiny, experts):
     # usage: the prompt is the processor's encoding of predict's single turn; 10 tokens generated (no EOS)
     model, processor = tiny
     p = perceive(str(media_dir / "clip.wav"), experts=experts, num_frames=processor.vision["num_frames"])
-    conv = build_messages(p, QUESTION, model.config.use_cues, face_input=False)
+    conv = Renderer.for_model(model, processor).single_turn(p, QUESTION)
     n_prompt = int(processor([conv], add_generation_prompt=True)["input_ids"].shape[1])
     assert body["usage"] == {"prompt_tokens": n_prompt, "completion_tokens": 10, "total_tokens": n_prompt + 10}
     assert body["choices"][0]["finish_reason"] == "length"

@@ -20,7 +20,7 @@ def taught_tiny(shared: Path):
     """The tiny model taught to answer QUESTION about the clip with web_helpers.ANSWER (real pipeline)."""
     from web_helpers import teach
 
-    from affectllm.api import experts_for
+    from affectllm.engine import experts_for
     from affectllm.perception.pipeline import perceive
     from affectllm.testing import tiny_model_and_processor
 

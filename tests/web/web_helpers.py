@@ -53,10 +53,9 @@ def teach(model, processor, perception, prompt: str, answer: str = ANSWER, steps
     """
     import torch
 
-    from affectllm.api import build_messages
+    from affectllm.engine import Renderer
 
-    face_input = (processor.vision or {}).get("input") == "faces"
-    conv = build_messages(perception, prompt, model.config.use_cues, face_input)
+    conv = Renderer.for_model(model, processor).single_turn(perception, prompt)
     conv.append({"role": "assistant", "content": answer})
     batch = processor([conv], train=True)
     inputs = {k: v for k, v in batch.items() if hasattr(v, "shape")}

@@ -1,0 +1,130 @@
+"""The Engine: one loaded model answering through one path, whoever asks (predict, caption, chat, serve, web, eval).
+
+An ``Engine`` holds the model, its processor, its cue experts (built once, on the model's device), a
+content-hash perception cache, the prompt ``Renderer`` and the decoder. Its steps are public so callers can
+pipeline them (captioning perceives the next batch while this one decodes)::
+
+    engine = Engine.for_model(model, processor)
+    p = engine.perceive("clip.mp4")                       # cached by content hash + settings
+    [report] = engine.report([p], prompt=None)            # render -> encode -> decode -> parse
+    decoded = engine.reply(conversation, on_text=print)   # multi-turn, streamed
+
+The engine knows nothing about HTTP, terminals or files of records.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from affectllm.engine.decoding import Decoded, GenerationSettings, decode
+from affectllm.engine.perceiving import PerceptionCache, experts_for
+from affectllm.engine.rendering import Conversation, Renderer
+from affectllm.perception.pipeline import Perception
+from affectllm.report import EmotionReport, parse_report
+
+_ENGINES: OrderedDict[int, Engine] = OrderedDict()  # the engines of the most recently used models
+_KEEP = 2
+_REGISTRY_LOCK = threading.Lock()
+
+
+class Engine:
+    """Perceive, render, decode and parse for one ``(model, processor)``."""
+
+    def __init__(self, model: Any, processor: Any, experts: Any = None, cache_size: int = 8) -> None:
+        self.model, self.processor = model, processor
+        self.experts = experts if experts is not None else experts_for(model)
+        self.renderer = Renderer.for_model(model, processor)
+        num_frames = int((processor.vision or {}).get("num_frames", 8))
+        self.perceptions = PerceptionCache(self.experts, num_frames=num_frames, size=cache_size)
+
+    @classmethod
+    def for_model(cls, model: Any, processor: Any, experts: Any = None) -> Engine:
+        """The engine of ``model`` (made once and reused; a new one when other ``experts`` are given)."""
+        with _REGISTRY_LOCK:
+            engine = _ENGINES.get(id(model))
+            if (engine is None or engine.model is not model or engine.processor is not processor
+                    or (experts is not None and engine.experts is not experts)):
+                engine = cls(model, processor, experts=experts)
+                _ENGINES[id(model)] = engine
+            _ENGINES.move_to_end(id(model))
+            while len(_ENGINES) > _KEEP:
+                _ENGINES.popitem(last=False)
+            return engine
+
+    # --- step 1: perception -------------------------------------------------------------------------
+    def perceive(self, source: Any = None, **kwargs: Any) -> Perception:
+        """Decode one input and run the cue experts (cached; see ``PerceptionCache.perceive``)."""
+        return self.perceptions.perceive(source, **kwargs)
+
+    # --- step 2: rendering + encoding ---------------------------------------------------------------
+    def encode(self, conversations: list[list[dict[str, Any]]], answer_prefix: str = "") -> dict[str, Any]:
+        """Messages -> the left-padded batch on the model's device (the answer prefix ends each prompt)."""
+        rendered = [self.processor.render(c, add_generation_prompt=True) for c in conversations]
+        if answer_prefix:
+            for r in rendered:
+                r.text += answer_prefix
+        batch = dict(self.processor.encode(rendered))
+        batch = {k: v.to(self.model.device) if hasattr(v, "to") else v for k, v in batch.items()}
+        if "pixel_values" in batch:
+            batch["pixel_values"] = batch["pixel_values"].to(self.model.dtype)
+        return batch
+
+    def prompt_text(self, conversation: list[dict[str, Any]]) -> str:
+        """The prompt exactly as the model reads it (media as markers), for tests and cache keys."""
+        return self.processor.render(conversation, add_generation_prompt=True).text
+
+    # --- step 3: decoding ---------------------------------------------------------------------------
+    def settings(self, settings: GenerationSettings | None = None, **overrides: Any) -> GenerationSettings:
+        """``settings`` (default: greedy) with the given fields replaced; None values are ignored."""
+        from dataclasses import replace
+
+        return replace(settings or GenerationSettings(), **{k: v for k, v in overrides.items() if v is not None})
+
+    def generate(self, conversations: list[list[dict[str, Any]]], settings: GenerationSettings | None = None,
+                 on_text: Callable[[int, str], None] | None = None,
+                 cancelled: Callable[[], bool] | None = None) -> list[Decoded]:
+        """Answer a batch of conversations (left padding; rows are independent of each other)."""
+        s = settings or GenerationSettings()
+        batch = self.encode(conversations, s.answer_prefix)
+        return decode(self.model, self.processor.tokenizer, batch, s, on_text=on_text, cancelled=cancelled)
+
+    # --- step 4: reports ----------------------------------------------------------------------------
+    @staticmethod
+    def to_report(decoded: Decoded, perception: Perception | None) -> EmotionReport:
+        """Parse the answer; transcript, language and evidence come from the perception, never the text."""
+        return parse_report(decoded.text, perception=perception)  # transcript, evidence, faithfulness check
+
+    def report(self, perceptions: list[Perception], prompt: str | None = None,
+               history: list[dict[str, str]] | None = None, settings: GenerationSettings | None = None,
+               on_text: Callable[[int, str], None] | None = None, cancelled: Callable[[], bool] | None = None,
+               **overrides: Any) -> list[EmotionReport]:
+        """One report per perception (batched); ``history``: earlier text turns before each user turn."""
+        s = self.settings(settings, **overrides)
+        convs = [list(history or []) + self.renderer.single_turn(p, prompt) for p in perceptions]
+        decoded = self.generate(convs, s, on_text=on_text, cancelled=cancelled)
+        return [self.to_report(d, p) for d, p in zip(decoded, perceptions, strict=True)]
+
+    def reply(self, conversation: Conversation, settings: GenerationSettings | None = None,
+              on_text: Callable[[str], None] | None = None, cancelled: Callable[[], bool] | None = None,
+              **overrides: Any) -> Decoded:
+        """The answer to a conversation's latest user turn, streamed to ``on_text``."""
+        s = self.settings(settings, **overrides)
+        stream = (lambda _row, piece: on_text(piece)) if on_text is not None else None
+        return self.generate([self.renderer.messages(conversation)], s, on_text=stream, cancelled=cancelled)[0]
+
+    def predict(self, video: Any = None, audio: Any = None, image: Any = None, text: str | None = None,
+                prompt: str | None = None, **overrides: Any) -> EmotionReport:
+        """Perceive one input (a path or arrays; ``text`` is a subtitle or the only input) and report on it."""
+        p = self.perceive(video=video, audio=audio, image=image, subtitle=text)
+        return self.report([p], prompt=prompt, **overrides)[0]
+
+
+def latest_media(conversation: Conversation) -> Perception | None:
+    """The perception of the most recent media in a conversation (the evidence of its report)."""
+    for turn in reversed(conversation.turns):
+        if turn.media:
+            return turn.media[-1]
+    return None

@@ -1,0 +1,80 @@
+"""Loading a model with its processor: the one loader behind ``affectllm.load`` and every CLI command.
+
+``load(model=None)`` gives the embedded default (the shipped starter adapter when present, else the untrained
+default configuration); ``model`` may name an AffectLLM checkpoint folder or a causal-LM id/path to put under
+the default towers; ``adapter`` names a checkpoint to load on top of ``model``. Whether the trainable parts
+were trained is the checkpoint's declared ``config.trained``, not something decided here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+STARTER_DIR = Path(__file__).parent / "assets" / "starter"
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str | torch.dtype = "auto", device: torch.device | None = None) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        return torch.bfloat16 if device is not None and device.type == "cuda" else torch.float32
+    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+             "float16": torch.float16, "fp16": torch.float16}
+    if dtype not in names:
+        raise ValueError(f"dtype {dtype!r}: choose auto, {', '.join(names)}")
+    return names[dtype]
+
+
+def is_checkpoint(path: str | Path) -> bool:
+    cfg = Path(path) / "config.json"
+    return cfg.is_file() and json.loads(cfg.read_text()).get("model_type") == "affectllm"
+
+
+def load(model: str | None = None, adapter: str | None = None, device: str = "auto", dtype: str = "auto",
+         quantization: str | None = None):
+    """Load ``(model, processor)`` (see the module docstring for what ``model`` and ``adapter`` may name)."""
+    from affectllm.builder import bind, build_processor, model_from_config
+    from affectllm.checkpoint import load_checkpoint
+    from affectllm.defaults import default_config
+    from affectllm.weights_guard import refuse_pickled_weights
+
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+    if model is not None and model.lower() in ("affectgpt", "affectgpt-frame", "affectgpt-face"):
+        from affectllm.compat.affectgpt_hub import ensure_affectgpt  # hub download + one-time conversion
+
+        model = str(ensure_affectgpt(model.lower()))
+    refuse_pickled_weights(model, "--model")
+    refuse_pickled_weights(adapter, "--adapter")
+    ckpt = adapter or (model if model is not None and is_checkpoint(model) else None)
+    if ckpt is None and model is None and is_checkpoint(STARTER_DIR):
+        ckpt = STARTER_DIR
+    if ckpt is not None:
+        text_model = model if (model is not None and not is_checkpoint(model)) else None
+        m, proc = load_checkpoint(ckpt, dtype=dt, quantization=quantization, text_model=text_model)
+    else:
+        from transformers import AutoTokenizer
+
+        from affectllm.language_model import resolve_text_model
+
+        config = default_config()  # trained=False: projector and LoRA are freshly initialised
+        if model is not None:
+            config.text_model = model
+        tok = AutoTokenizer.from_pretrained(resolve_text_model(config.text_model))
+        proc = build_processor(config, tok)
+        m = model_from_config(config, proc, dtype=dt, quantization=quantization)
+    if not m.quantized:
+        m.to(dev)
+    bind(m, proc)
+    m.eval()
+    m.source_name = str(ckpt or model or "embedded-default")
+    return m, proc
