@@ -108,15 +108,18 @@ async def go():
             out.append((url, r.status_code, r.text))
         t0 = time.perf_counter()
         task = asyncio.create_task(c.post("/v1/chat/completions", json=chat("x" * 30_000_000), headers=H))
-        await asyncio.sleep(0.05)
-        h0 = time.perf_counter(); h = await c.get("/health"); health_s = time.perf_counter() - h0
+        health = []  # /health latency, polled until the 30 MB request is answered
+        while not task.done():
+            h0 = time.perf_counter(); h = await c.get("/health"); health.append(time.perf_counter() - h0)
+            await asyncio.sleep(0.02)
         big = await task
         out.append(("30MB", big.status_code, big.text[:200]))
-        return out, health_s, time.perf_counter() - t0
-out, health_s, big_s = asyncio.run(go())
+        return out, health, time.perf_counter() - t0
+out, health, big_s = asyncio.run(go())
+health_s = max(health) if health else 0.0
 leaks = sum(str(d) in text or "/home/" in text or "site-packages" in text for _, _, text in out)
 print(json.dumps({"requests": len(out), "statuses": [s for _, s, _ in out], "5xx": sum(s >= 500 for _, s, _ in out),
-                  "health_during_30MB_s": round(health_s, 3), "30MB_refused_after_s": round(big_s, 2),
+                  "health_polls_during_30MB": len(health), "health_max_s_during_30MB": round(health_s, 3), "30MB_refused_after_s": round(big_s, 2),
                   "responses_showing_a_path": leaks}))
 """
 
@@ -159,7 +162,9 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkout", type=Path, default=HERE, help="the checkout whose affectllm is tested")
-    checkout = parser.parse_args().checkout.resolve()
+    parser.add_argument("--parts", default="caption,server,eval_score", help="comma-separated parts to run")
+    args = parser.parse_args()
+    checkout, parts = args.checkout.resolve(), args.parts.split(",")
     ENV["PYTHONPATH"] = str(checkout)
     t0 = time.perf_counter()
     report: dict = {"checkout": checkout.name}
@@ -170,6 +175,8 @@ def main() -> None:
 
         TINY = str(save_tiny_checkpoint(d / "tiny"))
         for name, fn in (("caption", run_caption), ("server", run_server), ("eval_score", run_eval)):
+            if name not in parts:
+                continue
             sub = d / name
             sub.mkdir()
             if name == "server":
