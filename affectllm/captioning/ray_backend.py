@@ -11,11 +11,11 @@ another) the job joins that cluster, with the same command; otherwise a private 
 run and shut down after it.
 Media paths must be readable at the same path on every worker (a shared filesystem).
 
-Failures: Ray Data restarts an actor whose process dies and retries its batch (Ray Data's defaults for actors:
-``max_restarts=-1``, ``max_task_retries=-1``); a batch's records reach the driver only when the whole batch is done, and the driver
-drops any id it has already written in this run, so a killed worker neither loses nor duplicates records. If
-the job itself fails, everything received so far is already in ``--out`` and the error says to rerun with
-``--resume``.
+Failures: Ray Data restarts an actor whose process dies and retries its batch (its defaults for actors:
+``max_restarts=-1``, ``max_task_retries=-1``); a batch's records reach the driver only when the whole batch is
+done, and the driver drops any id it has already written in this run, so a killed worker neither loses nor
+duplicates records. If the job itself fails, everything received so far is already in ``--out`` and the error
+says to rerun with ``--resume``.
 """
 
 from __future__ import annotations
