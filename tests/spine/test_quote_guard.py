@@ -92,3 +92,15 @@ def test_tiny_model_generate_with_the_guard_never_fabricates():
             assert '"' in text  # it did quote, and only the source
         else:
             assert quoted_spans(text) == []
+
+
+def test_vocabulary_pieces_match_the_tokenizers_own_decoding(tok):
+    """The fast vocabulary read (GPT-2 byte table) gives exactly what decoding a token mid-sentence adds."""
+    guard = QuoteGuard(tok, [SOURCE])
+    anchor = tok.encode("a", add_special_tokens=False)[-1]
+    base = tok.decode([anchor])
+    special = set(tok.all_special_ids)
+    for i in range(len(tok)):
+        if i not in special:
+            assert guard.pieces[i] == tok.decode([anchor, i])[len(base):], i
+    assert guard.pieces[guard.closers['"']] == '"'
