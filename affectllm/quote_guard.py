@@ -189,3 +189,14 @@ class QuoteGuard(LogitsProcessor):
         keep = out[b, allowed].clone()
         out[b] = float("-inf")
         out[b, allowed] = torch.where(torch.isfinite(keep), keep, torch.zeros_like(keep))
+
+
+def guard_for(tokenizer, perceptions: Sequence, top_k: int = 32) -> QuoteGuard:
+    """The guard for one batch of perceptions (row b may quote perception b's transcript/translation/subtitle).
+
+    Engine wiring: ``model.generate(..., logits_processor=LogitsProcessorList([guard_for(tok, perceptions)]))``
+    or the engine decoder's ``logits_processors=[guard_for(tok, perceptions)]``; a new guard per call.
+    """
+    from affectllm.faithful import Grounding
+
+    return QuoteGuard(tokenizer, [list(Grounding.from_perception(p).sources) for p in perceptions], top_k=top_k)

@@ -104,3 +104,18 @@ def test_vocabulary_pieces_match_the_tokenizers_own_decoding(tok):
         if i not in special:
             assert guard.pieces[i] == tok.decode([anchor, i])[len(base):], i
     assert guard.pieces[guard.closers['"']] == '"'
+
+
+def test_guard_for_a_batch_of_perceptions(tok):
+    from affectllm.perception.pipeline import Perception
+    from affectllm.quote_guard import guard_for
+
+    heard = Perception(source=None, kind="audio", transcript=SOURCE)
+    silent = Perception(source=None, kind="audio")
+    guard = guard_for(tok, [heard, silent])
+    assert guard.sources_for(0) == ["kids are talking by the door"] and guard.sources_for(1) == []
+    ids = tok(["Explanation: He says", "Explanation: He says"], return_tensors="pt").input_ids  # [2, L]
+    guard.prompt_length = 2
+    out = guard(ids, torch.zeros(2, len(guard.pieces)))
+    opener = guard.closers['"']
+    assert torch.isfinite(out[0, opener]) and not torch.isfinite(out[1, opener])  # no transcript: no quote
