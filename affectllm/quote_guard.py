@@ -66,7 +66,13 @@ def _token_pieces(tokenizer) -> list[str]:
         table = _byte_decoder()
         return [bytes(table.get(c, 32) for c in (t or "")).decode("utf-8", errors="replace") for t in raw]
     if kinds & {"Metaspace", "Replace", "ByteFallback"}:
-        return ["\ufffd" if re.fullmatch(r"<0x[0-9A-Fa-f]{2}>", t or "") else (t or "").replace("▁", " ") for t in raw]
+        def piece(t: str) -> str:
+            if re.fullmatch(r"<0x[0-9A-Fa-f]{2}>", t):  # byte fallback: ASCII is itself, other bytes half a char
+                b = int(t[3:5], 16)
+                return chr(b) if b < 0x80 else "\ufffd"
+            return t.replace("▁", " ")
+
+        return [piece(t or "") for t in raw]
     anchor = tokenizer.encode("a", add_special_tokens=False)[-1]
     base = tokenizer.decode([anchor])
     texts = tokenizer.batch_decode([[anchor, i] for i in range(size)], skip_special_tokens=False)

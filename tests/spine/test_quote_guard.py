@@ -119,3 +119,20 @@ def test_guard_for_a_batch_of_perceptions(tok):
     out = guard(ids, torch.zeros(2, len(guard.pieces)))
     opener = guard.closers['"']
     assert torch.isfinite(out[0, opener]) and not torch.isfinite(out[1, opener])  # no transcript: no quote
+
+
+def test_sentencepiece_style_pieces_match_decoding():
+    """Gemma-style vocabularies ('▁' spaces, <0xNN> byte fallback) read the same as the tokenizer decodes."""
+    from tokenizers import Tokenizer, decoders, models
+    from transformers import PreTrainedTokenizerFast
+
+    from affectllm.quote_guard import _token_pieces
+
+    vocab = ["<unk>", "<0x22>", "<0xE2>", "▁kids", "▁are", '"', '▁"', "a", "▁a", "「", "我"]
+    backend = Tokenizer(models.Unigram([(v, -1.0) for v in vocab], unk_id=0, byte_fallback=True))
+    backend.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+    sp = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>")
+    anchor = vocab.index("▁a")
+    base = sp.decode([anchor])
+    assert _token_pieces(sp) == [sp.decode([anchor, i])[len(base):] for i in range(len(vocab))]
+    assert _token_pieces(sp)[1:4] == ['"', "\ufffd", " kids"]
