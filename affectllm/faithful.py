@@ -32,7 +32,7 @@ _CJK_RE = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf
 
 
 def normalise(text: str) -> str:
-    """Case-, space- and punctuation-free form for comparing quotes: letters and digits kept, punctuation and
+    """Case-, space- and punctuation-free form for comparing quotes: letters, digits, marks kept; punctuation and
     control characters dropped; each CJK character and each symbol (incl. U+FFFD, emoji, $) is its own word, so
     a symbol must be in the source too."""
     text = unicodedata.normalize("NFKC", text.replace("’", "'").replace("‘", "'")).lower()
@@ -41,14 +41,15 @@ def normalise(text: str) -> str:
         cat = unicodedata.category(ch)
         if ch == "'" or cat[0] == "S":
             out.append(f" {ch} ")
-        elif cat[0] in "LN":
+        elif cat[0] in "LNM":  # letters, digits and combining marks (part of a word)
             out.append(ch)
         else:
             out.append(" ")
     return " ".join(_CJK_RE.sub(r" \1 ", "".join(out)).split())
 
 
-def _is_word_char(ch: str) -> bool:
+def is_word_char(ch: str) -> bool:
+    """A letter or digit: a quote mark right after one is an apostrophe, not an opening quote."""
     return bool(ch) and unicodedata.category(ch)[0] in "LN"
 
 
@@ -75,7 +76,7 @@ class QuoteScanner:
         closers, content, prev, pending, opener = state.closers, state.content, state.prev, state.pending, state.opener
         for ch in piece:
             if pending:  # was the apostrophe-like closer an apostrophe inside a word ("don't")?
-                if _is_word_char(ch):
+                if is_word_char(ch):
                     content += pending + ch
                     pending, prev = "", ch
                     continue
@@ -93,7 +94,7 @@ class QuoteScanner:
                         closers, content, opener = (), "", ""
                 else:
                     content += ch
-            elif ch in QUOTE_PAIRS and (ch not in _APOSTROPHE_LIKE or not _is_word_char(prev)):
+            elif ch in QUOTE_PAIRS and (ch not in _APOSTROPHE_LIKE or not is_word_char(prev)):
                 closers, content, opener = QUOTE_PAIRS[ch], "", ch
                 if on_open:
                     on_open(ch)
@@ -120,7 +121,7 @@ def quote_in_sources(content: str, sources_norm: list[str], partial: bool = Fals
     q = normalise(content)
     if not q:
         return True  # "..." or an empty quote quotes nothing
-    ends_word = not partial or not content or not _is_word_char(content[-1])
+    ends_word = not partial or not content or not is_word_char(content[-1])
     needle = f" {q} " if ends_word else f" {q}"
     return any(needle in f" {s} " for s in sources_norm)
 

@@ -21,27 +21,70 @@ can); Gemma's vocabulary has whole-character tokens for common CJK characters.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 
 import torch
 from transformers import LogitsProcessor
 
-from affectllm.faithful import QUOTE_CHARS, QuoteScanner, QuoteState, normalise, quote_in_sources
+from affectllm.faithful import (
+    QUOTE_CHARS,
+    QuoteScanner,
+    QuoteState,
+    is_word_char,
+    normalise,
+    quote_in_sources,
+)
 
 _TABLES: dict[int, tuple[list[str], list[int], dict[str, int]]] = {}  # id(tokenizer) -> vocab pieces
+
+
+def _byte_decoder() -> dict[str, int]:
+    """GPT-2's printable-character -> byte table (inverse of ``bytes_to_unicode``)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {chr(c): b for b, c in zip(bs, cs)}
+
+
+def _token_pieces(tokenizer) -> list[str]:
+    """The text each token adds mid-sentence. Fast paths read the vocabulary directly (byte-level BPE:
+    GPT-2 byte table; SentencePiece: '▁' is a space, <0xNN> is a byte); anything else is decoded pairwise."""
+    size = len(tokenizer)
+    raw = tokenizer.convert_ids_to_tokens(list(range(size)))
+    decoder = {}
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and backend.decoder is not None:
+        decoder = json.loads(backend.decoder.__getstate__())  # the decoder's own JSON only (not the vocab)
+    kinds = {decoder.get("type")} | {d.get("type") for d in decoder.get("decoders", []) or []}
+    if "ByteLevel" in kinds:
+        table = _byte_decoder()
+        return [bytes(table.get(c, 32) for c in (t or "")).decode("utf-8", errors="replace") for t in raw]
+    if kinds & {"Metaspace", "Replace", "ByteFallback"}:
+        def piece(t: str) -> str:
+            if re.fullmatch(r"<0x[0-9A-Fa-f]{2}>", t):  # byte fallback: ASCII is itself, other bytes half a char
+                b = int(t[3:5], 16)
+                return chr(b) if b < 0x80 else "\ufffd"
+            return t.replace("▁", " ")
+
+        return [piece(t or "") for t in raw]
+    anchor = tokenizer.encode("a", add_special_tokens=False)[-1]
+    base = tokenizer.decode([anchor])
+    texts = tokenizer.batch_decode([[anchor, i] for i in range(size)], skip_special_tokens=False)
+    return [t[len(base):] if t.startswith(base) else t for t in texts]
 
 
 def _vocab_tables(tokenizer) -> tuple[list[str], list[int], dict[str, int]]:
     """(text of every token as it reads mid-sentence, ids of tokens holding a quote mark, closer -> token id)."""
     key = id(tokenizer)
     if key not in _TABLES:
-        size = len(tokenizer)
-        anchor = tokenizer.encode("a", add_special_tokens=False)[-1]
-        base = tokenizer.decode([anchor])
-        # decoding [anchor, id] keeps the piece's leading space (SentencePiece drops it at the start of a text)
-        texts = tokenizer.batch_decode([[anchor, i] for i in range(size)], skip_special_tokens=False)
         special = set(getattr(tokenizer, "all_special_ids", []) or [])
-        pieces = ["" if i in special else t[len(base):] if t.startswith(base) else t for i, t in enumerate(texts)]
+        pieces = ["" if i in special else p for i, p in enumerate(_token_pieces(tokenizer))]
         quoting = [i for i, p in enumerate(pieces) if any(ch in QUOTE_CHARS for ch in p)]
         closers: dict[str, int] = {}
         for i, p in enumerate(pieces):
@@ -65,6 +108,7 @@ class QuoteGuard(LogitsProcessor):
         self.prompt_length = prompt_length
         self._given_length = prompt_length
         self.pieces, self.quoting, self.closers = _vocab_tables(tokenizer)
+        self._outside: dict[tuple, list[int]] = {}
 
     def reset(self) -> None:
         self.prompt_length = self._given_length
@@ -118,10 +162,19 @@ class QuoteGuard(LogitsProcessor):
             if state.inside:
                 self._inside(b, state, sources, scores, out, n_vocab)
             else:
-                for i in self.quoting:
-                    if i < n_vocab and not self.valid(state, self.pieces[i], sources):
-                        out[b, i] = float("-inf")
+                banned = self._banned_outside(state, sources)
+                banned = [i for i in banned if i < n_vocab]
+                if banned:
+                    out[b, banned] = float("-inf")
         return out
+
+    def _banned_outside(self, state: QuoteState, sources: list[str]) -> list[int]:
+        """Quote-bearing tokens that may not follow a text outside any quotation. Outside a quotation the scan
+        state is only whether the last character is a letter, so the answer is cached per (sources, that)."""
+        key = (tuple(sources), is_word_char(state.prev))
+        if key not in self._outside:
+            self._outside[key] = [i for i in self.quoting if not self.valid(state, self.pieces[i], sources)]
+        return self._outside[key]
 
     def _inside(self, b: int, state: QuoteState, sources: list[str], scores, out, n_vocab: int) -> None:
         closer = self._closer_id(state)
@@ -142,3 +195,14 @@ class QuoteGuard(LogitsProcessor):
         keep = out[b, allowed].clone()
         out[b] = float("-inf")
         out[b, allowed] = torch.where(torch.isfinite(keep), keep, torch.zeros_like(keep))
+
+
+def guard_for(tokenizer, perceptions: Sequence, top_k: int = 32) -> QuoteGuard:
+    """The guard for one batch of perceptions (row b may quote perception b's transcript/translation/subtitle).
+
+    Engine wiring: ``model.generate(..., logits_processor=LogitsProcessorList([guard_for(tok, perceptions)]))``
+    or the engine decoder's ``logits_processors=[guard_for(tok, perceptions)]``; a new guard per call.
+    """
+    from affectllm.faithful import Grounding
+
+    return QuoteGuard(tokenizer, [list(Grounding.from_perception(p).sources) for p in perceptions], top_k=top_k)

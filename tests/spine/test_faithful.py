@@ -74,3 +74,16 @@ def test_parser_sets_faithful_from_the_perception():
     # without a perception nothing was heard: a quote is unsupported
     assert not parse_report('Labels: sad\nExplanation: She says "hi".').faithful
     assert parse_report("Labels: sad\nExplanation: She looks down.").faithful
+
+
+def test_training_targets_are_faithful_by_construction():
+    """The starter's target renderer quotes only the transcript, its translation and the lexicon hits."""
+    from affectllm.instruct.grounded import grounded_report
+
+    p = Perception(source="x.wav", kind="audio", transcript="我哪知道啊 我也没有这方便的经验", language="zh",
+                   translation="How would I know? I have no experience with this.")
+    p.text = {"emotion_words": [{"word": "经验", "emotions": ["like"], "source": "DUTIR"}]}
+    p.voice = {"cues": ["quiet"]}
+    r = parse_report(grounded_report(p, "neutral"), perception=p)
+    assert '"How would I know? I have no experience with this."' in r.explanation
+    assert r.faithful, r.faithfulness_problems

@@ -92,3 +92,47 @@ def test_tiny_model_generate_with_the_guard_never_fabricates():
             assert '"' in text  # it did quote, and only the source
         else:
             assert quoted_spans(text) == []
+
+
+def test_vocabulary_pieces_match_the_tokenizers_own_decoding(tok):
+    """The fast vocabulary read (GPT-2 byte table) gives exactly what decoding a token mid-sentence adds."""
+    guard = QuoteGuard(tok, [SOURCE])
+    anchor = tok.encode("a", add_special_tokens=False)[-1]
+    base = tok.decode([anchor])
+    special = set(tok.all_special_ids)
+    for i in range(len(tok)):
+        if i not in special:
+            assert guard.pieces[i] == tok.decode([anchor, i])[len(base):], i
+    assert guard.pieces[guard.closers['"']] == '"'
+
+
+def test_guard_for_a_batch_of_perceptions(tok):
+    from affectllm.perception.pipeline import Perception
+    from affectllm.quote_guard import guard_for
+
+    heard = Perception(source=None, kind="audio", transcript=SOURCE)
+    silent = Perception(source=None, kind="audio")
+    guard = guard_for(tok, [heard, silent])
+    assert guard.sources_for(0) == ["kids are talking by the door"] and guard.sources_for(1) == []
+    ids = tok(["Explanation: He says", "Explanation: He says"], return_tensors="pt").input_ids  # [2, L]
+    guard.prompt_length = 2
+    out = guard(ids, torch.zeros(2, len(guard.pieces)))
+    opener = guard.closers['"']
+    assert torch.isfinite(out[0, opener]) and not torch.isfinite(out[1, opener])  # no transcript: no quote
+
+
+def test_sentencepiece_style_pieces_match_decoding():
+    """Gemma-style vocabularies ('▁' spaces, <0xNN> byte fallback) read the same as the tokenizer decodes."""
+    from tokenizers import Tokenizer, decoders, models
+    from transformers import PreTrainedTokenizerFast
+
+    from affectllm.quote_guard import _token_pieces
+
+    vocab = ["<unk>", "<0x22>", "<0xE2>", "▁kids", "▁are", '"', '▁"', "a", "▁a", "「", "我"]
+    backend = Tokenizer(models.Unigram([(v, -1.0) for v in vocab], unk_id=0, byte_fallback=True))
+    backend.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+    sp = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>")
+    anchor = vocab.index("▁a")
+    base = sp.decode([anchor])
+    assert _token_pieces(sp) == [sp.decode([anchor, i])[len(base):] for i in range(len(vocab))]
+    assert _token_pieces(sp)[1:4] == ['"', "\ufffd", " kids"]
