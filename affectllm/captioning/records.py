@@ -107,7 +107,8 @@ def _weighted(values: list[float | None], weights: list[float]) -> float | None:
 
 def pool_evidence(evidence: list[dict[str, Any]], weights: list[float]) -> dict[str, Any]:
     """Evidence of several segments as one: face probabilities averaged over frames with a face, numeric voice
-    features duration-weighted, cues and emotion words in first-seen order, counts summed."""
+    features and voice-expert probabilities duration-weighted, cues and emotion words in first-seen order, counts
+    summed; the fused estimate recomputed from the pooled face and voice."""
     faces = [e.get("face") or {} for e in evidence]
     face: dict[str, Any] = {"frames": sum(int(f.get("frames", 0)) for f in faces),
                             "frames_with_face": sum(int(f.get("frames_with_face", 0)) for f in faces)}
@@ -126,6 +127,11 @@ def pool_evidence(evidence: list[dict[str, Any]], weights: list[float]) -> dict[
         voice[k] = _weighted([v.get(k) if isinstance(v.get(k), (int, float)) else None for v, _ in voices],
                              [w for _, w in voices])
     voice["cues"] = _ordered_union(v.get("cues") or [] for v, _ in voices)
+    heard = [(v["probs"], w) for v, w in voices if v.get("probs")]  # voice-expert probabilities, duration-weighted
+    if heard:
+        total = sum(w for _, w in heard)
+        voice["probs"] = {c: round(sum(p[c] * w for p, w in heard) / total, 4) for c in heard[0][0]}
+        voice["top"] = max(voice["probs"], key=voice["probs"].get)
     texts = [e.get("text") or {} for e in evidence]
     text: dict[str, Any] = {}
     for key in dict.fromkeys(k for t in texts for k in t):  # lists: union; flags: any; counts: sum
@@ -138,7 +144,10 @@ def pool_evidence(evidence: list[dict[str, Any]], weights: list[float]) -> dict[
             text[key] = _ordered_union(values)
         else:
             text[key] = values[0]
-    return {"face": face, "voice": voice, "text": text}
+    from affectllm.perception.fusion import fuse
+
+    return {"face": face, "voice": voice, "text": text,
+            "fused": fuse(voice=voice.get("probs"), face=face.get("mean_probs"))}
 
 
 def _ordered_union(lists: Any) -> list[Any]:

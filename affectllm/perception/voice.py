@@ -4,9 +4,9 @@ No second speech model: the Transcriber's own Whisper encoder runs over the clip
 no zero-padded window; the positional table is cut to the clip) up to one middle block (``encode_layers``);
 that block's hidden states ``[1, T, D]`` are mean- and std-pooled into ``[2D]``, standardised, and a linear
 softmax head gives probabilities over ``BASE_CLASSES``. Why not hook the transcription's own padded 30-s pass:
-a 3-s clip costs ~10x more there, which made extracting training features for 1,898 clips infeasible on 2
-cores, and train and inference must compute features the same way; the real-length partial pass costs
-~0.1 s per short clip at inference. Valence and arousal are the probability-weighted circumplex
+a 3-s clip costs ~10x more there (7.5 s a clip measured on the shared 2 cores), which made extracting training
+features for 1,898 clips infeasible, and train and inference must compute features the same way; the
+real-length pass up to block 2 costs ~0.25 s of one core for a 10-s clip. Valence and arousal are the probability-weighted circumplex
 positions of the classes (``affectllm.instruct.grounded.EMOTIONS``, after Russell 1980).
 
 Training (``train/train_voice_expert.py``) computes features with the same functions (``encode_layers``), so

@@ -85,3 +85,18 @@ def test_calibration_measures():
     assert expected_calibration_error(over, y) > 0.2
     bins = reliability_bins(probs, y, 10)
     assert len(bins) == 10 and sum(b["n"] for b in bins) == 2000
+
+
+def test_segments_pool_voice_probabilities_and_refuse():
+    from affectllm.captioning.records import pool_evidence
+
+    sad = {c: 0.0 for c in BASE_CLASSES} | {"sad": 1.0}
+    seg = [{"voice": {"probs": VOICE, "valence": -0.5, "cues": ["loud"]}, "face": {}, "text": {}},
+           {"voice": {"probs": sad, "valence": -0.7, "cues": []}, "face": {}, "text": {}},
+           {"voice": {"probs": None, "note": "no voiced speech", "cues": []}, "face": {}, "text": {}}]
+    ev = pool_evidence(seg, [3.0, 1.0, 2.0])  # seconds per segment
+    assert ev["voice"]["probs"]["angry"] == pytest.approx(0.75 * 0.7, abs=1e-4)
+    assert ev["voice"]["probs"]["sad"] == pytest.approx(0.75 * 0.02 + 0.25, abs=1e-4)
+    assert ev["voice"]["top"] == "angry" and ev["fused"]["sources"] == ["voice"]
+    assert ev["fused"]["top"] == "angry"
+    assert pool_evidence([seg[2]], [1.0])["fused"]["probs"] is None
