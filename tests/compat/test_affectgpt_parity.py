@@ -86,7 +86,9 @@ def test_converted_folder_is_a_normal_checkpoint(converted):
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["projector_config"]["type"] == "affectgpt"
     assert cfg["vision_config"]["model"] == str(FIX / "clip") and cfg["text_model"] == str(FIX / "llm")
-    assert json.loads((out / "generation_config.json").read_text())["stop_strings"] == ["###"]
+    gen = json.loads((out / "generation_config.json").read_text())
+    assert gen["stop_strings"] == ["###"] and gen["do_sample"] is False and gen["repetition_penalty"] == 1.0
+    assert model.generation_config.repetition_penalty == 1.0  # applied on load (bind), whatever the LLM says
     assert sorted(p.suffix for p in out.iterdir()) == [".json"] * (len(list(out.iterdir())) - 1) + [".safetensors"]
     assert summary["tensors"] == 48  # 20 projector tensors + 28 LoRA (2 layers x 7 modules x A/B)
 
