@@ -166,6 +166,10 @@ class AffectLLMForConditionalGeneration(AffectLLMPreTrainedModel, GenerationMixi
                                                   input_values_mask)
             projected = self.multi_modal_projector.project_all(
                 {m: out.to(inputs_embeds.device) for m, out in tower_outputs.items()})  # {group: [N, Q, D]}
+            for group, tid in self.placeholder_ids.items():
+                if group not in projected and bool((input_ids == tid).any()):
+                    raise ValueError(f"the text holds {group} placeholders but the media give no {group} tokens "
+                                     "(a batch mixing items with and without video or audio?)")
             for modality, feats in projected.items():
                 slots = input_ids == self.placeholder_ids.get(modality, -1)  # [B, L]
                 n_slots = int(slots.sum())

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from transformers import AutoProcessor, BatchFeature, ProcessorMixin
 
@@ -114,7 +115,9 @@ class AffectLLMProcessor(ProcessorMixin):
         return text
 
     def _placeholders(self, item: MediaItem) -> str:
-        if self.media_template and item.vision is not None and item.audio is not None:
+        if self.media_template and item.vision is not None:
+            if item.audio is None:  # a silent video: 2 s of silence keeps the template's audio and fused tokens
+                item.audio = np.zeros(2 * self.sample_rate, np.float32)
             return self.media_template.format(**{m: self.placeholder_tokens[m] * n for m, n in self.num_tokens.items()})
         out = []
         if item.vision is not None and "vision" in self.num_tokens:

@@ -33,7 +33,8 @@ def register(app: typer.Typer) -> None:
                                                    show_default=False)],
         out: Annotated[str | None, typer.Option("--out", "-o", help="Output file: .jsonl (default) or .csv; "
                                                 "stdout when omitted.")] = None,
-        model: Annotated[str | None, typer.Option(help="AffectLLM checkpoint folder or causal-LM id/path; "
+        model: Annotated[str | None, typer.Option(help="AffectLLM checkpoint folder, 'affectgpt' (the published "
+                                                  "AffectGPT, fetched and converted once) or causal-LM id/path; "
                                                   "default: the embedded offline model.")] = None,
         adapter: Annotated[str | None, typer.Option(help="AffectLLM checkpoint (projector + LoRA) to apply.")] = None,
         segment_seconds: Annotated[float, typer.Option(help="Longer inputs are cut into speech-based segments of "

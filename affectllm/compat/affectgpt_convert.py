@@ -154,6 +154,7 @@ def generation_config(text_model: str, tokenizer):
     except Exception:  # noqa: BLE001  (offline with a hub id: the tokenizer's eos is enough)
         gen = GenerationConfig()
     gen.do_sample, gen.temperature, gen.top_p, gen.top_k = False, None, None, None
+    gen.repetition_penalty = 1.0  # as their answer_sample
     gen.stop_strings = [ag.STOP]
     gen.max_new_tokens = 1200  # their inference setting
     if gen.eos_token_id is None:

@@ -86,7 +86,9 @@ def test_converted_folder_is_a_normal_checkpoint(converted):
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["projector_config"]["type"] == "affectgpt"
     assert cfg["vision_config"]["model"] == str(FIX / "clip") and cfg["text_model"] == str(FIX / "llm")
-    assert json.loads((out / "generation_config.json").read_text())["stop_strings"] == ["###"]
+    gen = json.loads((out / "generation_config.json").read_text())
+    assert gen["stop_strings"] == ["###"] and gen["do_sample"] is False and gen["repetition_penalty"] == 1.0
+    assert model.generation_config.repetition_penalty == 1.0  # applied on load (bind), whatever the LLM says
     assert sorted(p.suffix for p in out.iterdir()) == [".json"] * (len(list(out.iterdir())) - 1) + [".safetensors"]
     assert summary["tensors"] == 48  # 20 projector tensors + 28 LoRA (2 layers x 7 modules x A/B)
 
@@ -133,3 +135,30 @@ def test_projector_tokens_match_theirs(converted):
         theirs = exp[key]
         rel = float((ours[group][0] - theirs).abs().max() / theirs.abs().max())
         assert rel < 1e-5, f"{group}: {rel:.2e}"
+
+
+def test_batched_with_a_silent_video_matches_single(converted):
+    """Two videos in one left-padded batch (the second silent: 2 s of silence stands in for its audio, so each
+    item keeps its fused token) give the same last-position logits as each run alone."""
+    _, model, processor = converted
+    from affectllm.compat.affectgpt import user_text
+
+    single, exp = _inputs(processor)
+    frames = np.repeat(np.repeat(np.full((8, 28, 28, 3), 90, np.uint8), 8, axis=1), 8, axis=2)
+    silent = [{"role": "user", "content": [{"type": "video", "video": {"frames": frames, "audio": None}},
+                                           {"type": "text", "text": user_text(exp["question"], "Hi.")}]}]
+    from safetensors.numpy import load_file
+
+    raw = load_file(str(FIX / "inputs.safetensors"))
+    first = [{"role": "user", "content": [
+        {"type": "video", "video": {"frames": np.repeat(np.repeat(raw["frames_small"], 8, axis=1), 8, axis=2),
+                                    "audio": raw["waveform"]}},
+        {"type": "text", "text": user_text(exp["question"], exp["subtitle"])}]}]
+    batch = processor([first, silent])
+    alone = processor(silent)
+    with torch.no_grad():
+        b = model(**batch).logits[:, -1]
+        a0 = model(**single).logits[0, -1]
+        a1 = model(**alone).logits[0, -1]
+    assert float((b[0] - a0).abs().max() / a0.abs().max()) < 1e-4
+    assert float((b[1] - a1).abs().max() / a1.abs().max()) < 1e-4
