@@ -40,8 +40,11 @@ def is_checkpoint(path: str | Path) -> bool:
 
 
 def load(model: str | None = None, adapter: str | None = None, device: str = "auto", dtype: str = "auto",
-         quantization: str | None = None):
-    """Load ``(model, processor)`` (see the module docstring for what ``model`` and ``adapter`` may name)."""
+         quantization: str | None = None, merge_lora: bool = True):
+    """Load ``(model, processor)`` for inference (see the module docstring for what ``model`` and ``adapter`` name).
+
+    ``merge_lora``: fold the LoRA into the LLM's weights (faster decoding; the adapter still saves as before).
+    """
     from affectllm.builder import bind, build_processor, model_from_config
     from affectllm.checkpoint import load_checkpoint
     from affectllm.defaults import default_config
@@ -76,5 +79,7 @@ def load(model: str | None = None, adapter: str | None = None, device: str = "au
         m.to(dev)
     bind(m, proc)
     m.eval()
+    if merge_lora:
+        m.merge_lora()
     m.source_name = str(ckpt or model or "embedded-default")
     return m, proc

@@ -216,6 +216,22 @@ class AffectLLMForConditionalGeneration(AffectLLMPreTrainedModel, GenerationMixi
     def gradient_checkpointing_disable(self) -> None:
         self.language_model.gradient_checkpointing_disable()
 
+    # --- inference speed: LoRA merged into the LLM's weights ----------------------------------------
+    def lora_merged(self) -> bool:
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        return any(isinstance(m, BaseTunerLayer) and m.merged for m in self.language_model.modules())
+
+    def merge_lora(self) -> bool:
+        """Fold the LoRA deltas into the LLM's weights (no LoRA compute per token); False when not possible.
+
+        The LoRA tensors are kept, so an adapter checkpoint saves as before; a 4-bit LLM is left as it is.
+        """
+        if not self.config.lora.enabled or self.quantized or self.lora_merged():
+            return False
+        self.language_model.merge_adapter()
+        return True
+
     # --- persistence ------------------------------------------------------------------------------
     def saved_parts(self, self_contained: bool = False) -> list[str]:
         """Which whole components go into the checkpoint (besides projector + LoRA, always saved)."""
@@ -248,7 +264,15 @@ class AffectLLMForConditionalGeneration(AffectLLMPreTrainedModel, GenerationMixi
         self.config.save_pretrained(out)
         self.generation_config.save_pretrained(out)
         tmp = out / (WEIGHTS_NAME + ".tmp")
-        save_file(self.checkpoint_state_dict(self_contained), str(tmp), metadata={"format": "pt"})
+        # a merged LoRA (load(merge_lora=True)) is taken out of LLM weights that are saved, so it is not applied twice
+        unmerge = "language_model" in self.config.weights_included and self.lora_merged()
+        if unmerge:
+            self.language_model.unmerge_adapter()
+        try:
+            save_file(self.checkpoint_state_dict(self_contained), str(tmp), metadata={"format": "pt"})
+        finally:
+            if unmerge:
+                self.language_model.merge_adapter()
         tmp.replace(out / WEIGHTS_NAME)
         write_fingerprint(out)  # all bytes hashed once, stored beside the weights (save_checkpoint redoes it last)
 

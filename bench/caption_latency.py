@@ -1,6 +1,10 @@
 """Wall time per stage and peak RSS for captioning one 10-s clip with the embedded default, after warm-up.
 
-    .venv/bin/python bench/caption_latency.py [--threads 2] [--dtype float32] [--max-new-tokens 128] [--fast]
+    .venv/bin/python bench/caption_latency.py [--threads 2] [--dtype auto] [--max-new-tokens 128]
+
+Two child processes run in turn on the same clip (each its own peak RSS) and are printed side by side:
+``baseline`` (float32, ``model.generate`` greedy: the path before the engine) and ``engine`` (the engine's
+decoder, ``--dtype``); ``--mode baseline|engine`` runs one of them alone.
 
 The clip is made in a temporary folder from the shared fixtures: the RAVDESS video's frames looped to 10 s
 (1280x720, 29.97 fps) with the first 10 s of jfk.flac as its audio track. Stages are timed inside the real
@@ -97,20 +101,20 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dtype", default="auto", help="LLM dtype: auto (float32 on CPU), bfloat16 ...")
     ap.add_argument("--max-new-tokens", type=int, default=128)
-    ap.add_argument("--fast", action="store_true", help="use the lean greedy loop (captioning.fast_decode)")
+    ap.add_argument("--mode", choices=("both", "baseline", "engine"), default="both")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
+    if args.mode == "both":
+        return compare(args)
 
     import torch
 
     torch.set_num_threads(args.threads)
-    from affectllm.captioning.fast_decode import fast_generate_reports
-
     import affectllm.media as media
     import affectllm.perception.faces as faces
     import affectllm.perception.prosody as prosody
-    from affectllm.api import experts_for, generate_reports
     from affectllm.captioning import Captioner, CaptionInput
+    from affectllm.engine import Engine
     from affectllm.paths import shared_dir
 
     shared = shared_dir()
@@ -121,9 +125,10 @@ def main() -> None:
     t0 = time.perf_counter()
     import affectllm
 
-    model, processor = affectllm.load(dtype=args.dtype)
+    model, processor = affectllm.load(dtype="float32" if args.mode == "baseline" else args.dtype)
     load_s = time.perf_counter() - t0
-    experts = experts_for(model)
+    engine = Engine.for_model(model, processor)
+    experts = engine.experts
     timer = StageTimer()
     for name in ("probe", "load_frames", "load_audio"):
         timer.wrap(media, name, "decode")
@@ -132,11 +137,11 @@ def main() -> None:
     timer.wrap(experts.expression, "predict_track", "expression")
     timer.wrap(experts.asr, "transcribe", "whisper")
     timer.wrap(prosody, "analyse_prosody", "prosody")
-    gen_fn = fast_generate_reports if args.fast else generate_reports
     tokens: list[int] = []
 
     def generate(m, p, perceptions, **kw):
-        reports = gen_fn(m, p, perceptions, **kw)
+        reports = (baseline_reports(engine, perceptions, **kw) if args.mode == "baseline"
+                   else engine.report(perceptions, **kw))
         tokens.append(sum(len(p.tokenizer(r.raw, add_special_tokens=False)["input_ids"]) for r in reports))
         return reports
 
@@ -156,7 +161,7 @@ def main() -> None:
         "total_s": round(total, 3), "peak_rss_gb": round(rss_gb, 3), "model_load_s": round(load_s, 1),
         "generated_tokens": tokens[-1] if tokens else None, "status": rec["status"],
         "transcript": rec["transcript"], "frames_with_face": rec["evidence"].get("face", {}).get("frames_with_face"),
-        "threads": args.threads, "dtype": str(model.dtype), "fast_decode": args.fast,
+        "threads": args.threads, "dtype": str(model.dtype), "mode": args.mode, "report": rec["raw"],
         "load_average": os.getloadavg(), "targets": {"total_s": 5.0, "peak_rss_gb": 3.0},
     }
     for s in STAGES:
@@ -167,6 +172,45 @@ def main() -> None:
     print(f"status {rec['status']}; transcript {rec['transcript']!r}; load average {os.getloadavg()}")
     if rec["error"]:
         print(f"error: {rec['error']}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+def baseline_reports(engine, perceptions, prompt=None, max_new_tokens=128):
+    """The path before the engine: the same prompts, ``model.generate`` greedy, then the same parser."""
+    import torch
+
+    from affectllm.engine import Decoded
+
+    batch = engine.encode([engine.renderer.single_turn(p, prompt) for p in perceptions])
+    with torch.no_grad():
+        out = engine.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False)
+    texts = engine.processor.batch_decode(out[:, batch["input_ids"].shape[1]:])
+    return [engine.to_report(Decoded(t, [], 0, "stop"), p) for t, p in zip(texts, perceptions)]
+
+
+def compare(args) -> None:
+    """Run the baseline and the engine in child processes, one after the other, and print them side by side."""
+    import subprocess
+
+    figures = {}
+    for mode in ("baseline", "engine"):
+        out = Path(tempfile.mkdtemp(prefix="affectllm-latency-")) / f"{mode}.json"
+        cmd = [sys.executable, __file__, "--mode", mode, "--threads", str(args.threads), "--dtype", args.dtype,
+               "--max-new-tokens", str(args.max_new_tokens), "--json", str(out)]
+        print(f"--- {mode}: {' '.join(cmd[1:])}", flush=True)
+        subprocess.run(cmd, check=True)
+        figures[mode] = json.loads(out.read_text())
+    b, e = figures["baseline"], figures["engine"]
+    print(f"\n{'':>14}  {'baseline':>10}  {'engine':>10}")
+    for s in STAGES:
+        print(f"{s:>14}: {b['stages_s'][s]:10.3f}  {e['stages_s'][s]:10.3f}")
+    for k in ("total_s", "peak_rss_gb", "generated_tokens"):
+        print(f"{k:>14}: {b[k]!s:>10}  {e[k]!s:>10}")
+    print(f"{'dtype':>14}: {b['dtype']:>10}  {e['dtype']:>10}")
+    print(f"engine / baseline total: {e['total_s'] / b['total_s']:.2f}; LLM stage "
+          f"{e['stages_s']['projector+llm'] / max(b['stages_s']['projector+llm'], 1e-9):.2f} "
+          f"(targets: total <= 5 s, peak RSS <= 3 GB; load average {os.getloadavg()})")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
 

@@ -22,7 +22,7 @@ HELP = (
     "message naming the file, the problem and the fix; the run still captions everything else; with --resume, "
     "failed records already in the output count too); 2 for unusable arguments (bad manifest, duplicate ids, "
     "bad options).\n\n"
-    "Testing aid: --model tiny uses a random tiny model (no weights needed; its output is meaningless)."
+    "Testing aid: affectllm.testing.save_tiny_checkpoint(FOLDER) writes a random tiny model that --model FOLDER loads (its output is meaningless)."
 )
 
 

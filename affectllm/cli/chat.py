@@ -14,7 +14,7 @@ HELP = (
     "block (notes go to stderr), e.g.  printf 'How does she feel?\\n' | affectllm chat clip.mp4\n\n"
     "Exit status: 0, or 1 when a command failed in a scripted run (unreadable media, unknown command); "
     "2 when the model cannot be loaded.\n\n"
-    "Testing aid: --model tiny uses a random tiny model (no weights needed; its answers are meaningless)."
+    "Testing aid: affectllm.testing.save_tiny_checkpoint(FOLDER) writes a random tiny model that --model FOLDER loads (its output is meaningless)."
 )
 
 

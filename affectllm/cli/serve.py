@@ -23,7 +23,7 @@ Media: data: URLs and input_audio always work; file:// URLs and paths only insid
 (no '..', no symlink leaving it); http(s) URLs only with --allow-remote-media. Requests queue and run one at
 a time on the one model. Binds 127.0.0.1 unless --host says otherwise; use --api-key when others can reach it.
 
-Testing aid: --model tiny serves a random tiny model (no weights needed; its output is meaningless).
+Testing aid: affectllm.testing.save_tiny_checkpoint(FOLDER) writes a random tiny model; --model FOLDER serves it.
 """
 
 

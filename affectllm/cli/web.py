@@ -13,8 +13,8 @@ import typer
 
 HELP = ("Open a web page to talk to the model about a video, audio clip or image: the answer streams in, the "
         "labels show as chips, and the evidence panel shows the transcript, the face expression over time and "
-        "the prosody. Binds 127.0.0.1 unless --host says otherwise. Testing aid: --model tiny uses a random tiny "
-        "model (its output is meaningless).")
+        "the prosody. Binds 127.0.0.1 unless --host says otherwise. Testing aid: "
+        "affectllm.testing.save_tiny_checkpoint(FOLDER) writes a random tiny model that --model FOLDER loads.")
 
 
 def register(app: typer.Typer) -> None:

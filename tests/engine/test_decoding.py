@@ -186,3 +186,30 @@ def test_sampling_is_seeded_and_logits_processors_apply(qwen):
     assert forced.token_ids == [42, 42, 42]
     n = batch["input_ids"].shape[1]
     assert seen == [(1, n), (1, n + 1), (1, n + 2)]
+
+
+def test_merged_lora_gives_the_same_logits_and_saves_the_same_weights(tmp_path):
+    from safetensors.torch import load_file
+
+    from affectllm.checkpoint import save_checkpoint
+    from affectllm.testing import tiny_model_and_processor
+
+    model, processor = tiny_model_and_processor(seed=1)
+    model.eval()
+    with torch.no_grad():  # a non-zero LoRA delta, so merging changes the base weights
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.2)
+    batch = _batch(processor, TEXTS, audio=AUDIO)
+    with torch.no_grad():
+        before = model(**batch).logits
+    save_checkpoint(model, processor, tmp_path / "a")
+    assert model.merge_lora() and model.lora_merged()
+    with torch.no_grad():
+        after = model(**batch).logits
+    assert torch.allclose(before, after, atol=1e-4)
+    save_checkpoint(model, processor, tmp_path / "b")  # the LoRA is taken out of the saved LLM weights
+    a, b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert a.keys() == b.keys() and any("lora_" in k for k in a)
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert model.lora_merged()  # and merged again after saving
