@@ -110,6 +110,9 @@ class QuoteGuard(LogitsProcessor):
         self.pieces, self.quoting, self.closers = _vocab_tables(tokenizer)
         self._outside: dict[tuple, list[int]] = {}
 
+    def __repr__(self) -> str:  # stable across runs: part of the engine's settings in cache keys
+        return f"QuoteGuard(top_k={self.top_k})"
+
     def reset(self) -> None:
         self.prompt_length = self._given_length
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from affectllm.engine.decoding import Decoded, GenerationSettings, decode
@@ -33,8 +33,14 @@ _REGISTRY_LOCK = threading.Lock()
 class Engine:
     """Perceive, render, decode and parse for one ``(model, processor)``."""
 
-    def __init__(self, model: Any, processor: Any, experts: Any = None, cache_size: int = 8) -> None:
+    def __init__(self, model: Any, processor: Any, experts: Any = None, cache_size: int = 8,
+                 ground_quotes: bool = True, anchor_labels: bool | None = None) -> None:
         self.model, self.processor = model, processor
+        # faithful by construction: a quotation can only copy what was said (``affectllm.quote_guard``)
+        self.ground_quotes = ground_quotes
+        # a report to the default question starts with the fused experts' top class (see ``grounded``)
+        self.anchor_labels = (bool(getattr(model.config, "anchor_labels", True)) if anchor_labels is None
+                              else anchor_labels)
         self.experts = experts if experts is not None else experts_for(model)
         self.renderer = Renderer.for_model(model, processor)
         num_frames = int((processor.vision or {}).get("num_frames", 8))
@@ -60,12 +66,13 @@ class Engine:
         return self.perceptions.perceive(source, **kwargs)
 
     # --- step 2: rendering + encoding ---------------------------------------------------------------
-    def encode(self, conversations: list[list[dict[str, Any]]], answer_prefix: str = "") -> dict[str, Any]:
-        """Messages -> the left-padded batch on the model's device (the answer prefix ends each prompt)."""
+    def encode(self, conversations: list[list[dict[str, Any]]],
+               answer_prefix: str | Sequence[str] = "") -> dict[str, Any]:
+        """Messages -> the left-padded batch on the model's device (the answer prefix ends each prompt; one for
+        every row or one per row)."""
         rendered = [self.processor.render(c, add_generation_prompt=True) for c in conversations]
-        if answer_prefix:
-            for r in rendered:
-                r.text += answer_prefix
+        for i, r in enumerate(rendered):
+            r.text += answer_prefix if isinstance(answer_prefix, str) else answer_prefix[i]
         batch = dict(self.processor.encode(rendered))
         batch = {k: v.to(self.model.device) if hasattr(v, "to") else v for k, v in batch.items()}
         if "pixel_values" in batch:
@@ -97,12 +104,37 @@ class Engine:
         """Parse the answer; transcript, language and evidence come from the perception, never the text."""
         return parse_report(decoded.text, perception=perception)  # transcript, evidence, faithfulness check
 
+    def grounded(self, s: GenerationSettings, perceptions: Sequence[Perception | None],
+                 anchor: bool) -> GenerationSettings:
+        """``s`` with the engine's grounding added, row by row:
+
+        - a ``QuoteGuard`` (when ``ground_quotes``): inside quotation marks only the row's transcript, its
+          translation or subtitle can be copied, and with nothing said no quotation can open;
+        - when ``anchor`` (the default question of a cue-reading model, no forced start given) and
+          ``anchor_labels``: the answer starts with ``Labels: <top class of evidence.fused>``, so the first
+          label is the calibrated fusion of the experts (never less right than they are); the language model
+          adds further labels, valence, arousal and the explanation. Rows without a fused estimate are free.
+        """
+        from dataclasses import replace
+
+        changes: dict[str, Any] = {}
+        if self.ground_quotes:
+            from affectllm.quote_guard import guard_for
+
+            changes["logits_processors"] = (*s.logits_processors, guard_for(self.processor.tokenizer, perceptions))
+        if (anchor and self.anchor_labels and not s.answer_prefix and self.renderer.style is None
+                and self.renderer.use_cues):
+            prefixes = [fused_prefix(p) for p in perceptions]
+            if any(prefixes):
+                changes["answer_prefix"] = prefixes
+        return replace(s, **changes)
+
     def report(self, perceptions: list[Perception], prompt: str | None = None,
                history: list[dict[str, str]] | None = None, settings: GenerationSettings | None = None,
                on_text: Callable[[int, str], None] | None = None, cancelled: Callable[[], bool] | None = None,
                **overrides: Any) -> list[EmotionReport]:
         """One report per perception (batched); ``history``: earlier text turns before each user turn."""
-        s = self.settings(settings, **overrides)
+        s = self.grounded(self.settings(settings, **overrides), perceptions, anchor=prompt is None and not history)
         convs = [list(history or []) + self.renderer.single_turn(p, prompt) for p in perceptions]
         decoded = self.generate(convs, s, on_text=on_text, cancelled=cancelled)
         return [self.to_report(d, p) for d, p in zip(decoded, perceptions, strict=True)]
@@ -111,7 +143,9 @@ class Engine:
               on_text: Callable[[str], None] | None = None, cancelled: Callable[[], bool] | None = None,
               **overrides: Any) -> Decoded:
         """The answer to a conversation's latest user turn, streamed to ``on_text``."""
-        s = self.settings(settings, **overrides)
+        media = latest_media(conversation)
+        s = self.grounded(self.settings(settings, **overrides), [media] if media is not None else [None],
+                          anchor=False)
         stream = (lambda _row, piece: on_text(piece)) if on_text is not None else None
         return self.generate([self.renderer.messages(conversation)], s, on_text=stream, cancelled=cancelled)[0]
 
@@ -120,6 +154,12 @@ class Engine:
         """Perceive one input (a path or arrays; ``text`` is a subtitle or the only input) and report on it."""
         p = self.perceive(video=video, audio=audio, image=image, subtitle=text)
         return self.report([p], prompt=prompt, **overrides)[0]
+
+
+def fused_prefix(p: Perception | None) -> str:
+    """``Labels: <fused top class>`` for a perception with a fused estimate, else ""."""
+    top = ((getattr(p, "fused", None) or {}).get("top")) if p is not None else None
+    return f"Labels: {top}" if top else ""
 
 
 def latest_media(conversation: Conversation) -> Perception | None:

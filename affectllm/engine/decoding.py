@@ -66,7 +66,13 @@ class GenerationSettings:
     seed: int | None = None
     stop_strings: Sequence[str] = ()
     logits_processors: Sequence[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = ()
-    answer_prefix: str = ""  # forced start of the answer (already in the prompt); part of the returned text
+    answer_prefix: str | Sequence[str] = ""  # forced start of the answer (already in the prompt), one for every
+    # row or one per row; part of the returned text
+
+    def prefix(self, row: int) -> str:
+        """The forced answer start of batch row ``row``."""
+        p = self.answer_prefix
+        return p if isinstance(p, str) else (p[row] if row < len(p) else "")
     repetition_guard: RepetitionGuard | None = field(default_factory=RepetitionGuard)
 
     def to_dict(self) -> dict[str, Any]:
@@ -75,7 +81,8 @@ class GenerationSettings:
         return {"max_new_tokens": self.max_new_tokens, "min_new_tokens": self.min_new_tokens,
                 "do_sample": self.do_sample, "temperature": self.temperature, "top_k": self.top_k,
                 "top_p": self.top_p, "seed": self.seed, "stop_strings": list(self.stop_strings),
-                "answer_prefix": self.answer_prefix, "logits_processors": [repr(p) for p in self.logits_processors],
+                "answer_prefix": self.answer_prefix if isinstance(self.answer_prefix, str) else list(self.answer_prefix),
+                "logits_processors": [repr(p) for p in self.logits_processors],
                 "repetition_guard": None if g is None else [g.max_period, g.min_repeats, g.min_span]}
 
 
@@ -156,9 +163,10 @@ def decode(model: Any, tokenizer: Any, batch: dict[str, Any], settings: Generati
     texts = [""] * n_rows
     emitted = [0] * n_rows
     reasons = ["length"] * n_rows
-    if on_text is not None and s.answer_prefix:
+    if on_text is not None:
         for i in range(n_rows):
-            on_text(i, s.answer_prefix)
+            if s.prefix(i):
+                on_text(i, s.prefix(i))
     seq = input_ids
     unfinished = torch.ones(n_rows, dtype=torch.bool, device=dev)  # [B]
     out = model(**batch, use_cache=True, logits_to_keep=1)  # prefill: LM head on the last position only
@@ -213,5 +221,5 @@ def decode(model: Any, tokenizer: Any, batch: dict[str, Any], settings: Generati
                                                              clean_up_tokenization_spaces=False)
         if on_text is not None and len(text) > emitted[i]:
             on_text(i, text[emitted[i]:])
-        results.append(Decoded(s.answer_prefix + text, rows[i], prompt_tokens[i], reasons[i]))
+        results.append(Decoded(s.prefix(i) + text, rows[i], prompt_tokens[i], reasons[i]))
     return results

@@ -82,19 +82,18 @@ class ModelResponder:
         self.fingerprint = str(model.fingerprint)
 
     def request(self, media: dict[str, str], subtitle: str | None) -> Request:
-        from affectllm.api import build_messages, experts_for
-        from affectllm.perception.pipeline import perceive
+        from affectllm.engine import Engine
 
+        engine = Engine.for_model(self.model, self.processor)
         vision = dict(self.processor.vision or {})
         num_frames = vision.get("num_frames", 8)
-        face_input = vision.get("input") == "faces"
-        experts = experts_for(self.model)
-        p = perceive(video=media.get("video"), audio=media.get("audio"), image=media.get("image"), subtitle=subtitle,
-                     experts=experts, num_frames=num_frames)
-        text = self.processor.render(build_messages(p, self.prompt, self.model.config.use_cues, face_input)).text
+        experts = engine.experts
+        p = engine.perceive(video=media.get("video"), audio=media.get("audio"), image=media.get("image"),
+                            subtitle=subtitle)
+        text = engine.prompt_text(engine.renderer.single_turn(p, self.prompt))
+        grounded = engine.grounded(engine.settings(max_new_tokens=self.max_new_tokens), [p], anchor=self.prompt is None)
         settings = {
-            "generation": {"max_new_tokens": self.max_new_tokens, "do_sample": False,
-                           "config": self.model.generation_config.to_diff_dict()},
+            "generation": {**grounded.to_dict(), "config": self.model.generation_config.to_diff_dict()},
             "perception": {"num_frames": num_frames, "vision": vision, "num_tokens": dict(self.processor.num_tokens),
                            "use_cues": bool(self.model.config.use_cues), "whisper": experts.whisper_name,
                            "faces": experts.faces},
@@ -102,10 +101,10 @@ class ModelResponder:
         return Request(text, settings, p)
 
     def answer(self, req: Request) -> EmotionReport:
-        from affectllm.api import generate_reports
+        from affectllm.engine import Engine
 
-        return generate_reports(self.model, self.processor, [req.state], prompt=self.prompt,
-                                max_new_tokens=self.max_new_tokens)[0]
+        engine = Engine.for_model(self.model, self.processor)
+        return engine.report([req.state], prompt=self.prompt, max_new_tokens=self.max_new_tokens)[0]
 
 
 def response_key(fingerprint: str, req: Request, media: dict[str, str], subtitle: str | None, task_hash: str) -> str:
