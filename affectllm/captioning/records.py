@@ -20,7 +20,7 @@ from collections import Counter
 from typing import Any
 
 RECORD_KEYS = ("id", "source", "status", "labels", "explanation", "valence", "arousal", "transcript", "language",
-               "evidence", "segments", "model", "error", "subtitle", "raw", "name_encoding", "timing")
+               "translation", "faithful", "faithfulness_problems", "evidence", "segments", "model", "error", "subtitle", "raw", "name_encoding", "timing")
 TIMING_KEYS = ("timing",)
 ESCAPED_BYTES = "utf-8; undecodable bytes as \\xNN, backslashes doubled"  # the name_encoding of escaped names
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -60,7 +60,9 @@ def segment_entry(start: float, end: float, kind: str, report: Any | None, error
     if report is not None:
         entry.update(labels=list(report.labels), explanation=report.explanation, valence=report.valence,
                      arousal=report.arousal, transcript=report.transcript, language=report.language,
-                     evidence=report.evidence, raw=report.raw)
+                     translation=report.translation, faithful=report.faithful,
+                     faithfulness_problems=list(report.faithfulness_problems), evidence=report.evidence,
+                     raw=report.raw)
     else:
         entry["error"] = error
     return entry
@@ -78,7 +80,8 @@ def fill_record(rec: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str,
     rec["status"], rec["error"] = "ok", None
     if len(entries) == 1:
         e = ok[0]
-        for k in ("labels", "explanation", "valence", "arousal", "transcript", "language", "evidence", "raw"):
+        for k in ("labels", "explanation", "valence", "arousal", "transcript", "language", "translation",
+                  "faithful", "faithfulness_problems", "evidence", "raw"):
             rec[k] = e[k]
         rec["segments"] = []
         return rec
@@ -92,6 +95,10 @@ def fill_record(rec: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str,
     rec["transcript"] = " ".join(e["transcript"] for e in ok if e["transcript"]) or None
     langs = Counter(e["language"] for e in ok if e["language"])
     rec["language"] = langs.most_common(1)[0][0] if langs else None
+    rec["translation"] = " ".join(e["translation"] for e in ok if e.get("translation")) or None
+    rec["faithful"] = all(e.get("faithful") is not False for e in ok)  # every segment's explanation checked
+    rec["faithfulness_problems"] = [f"[{e['start']:.1f}-{e['end']:.1f} s] {x}" for e in ok
+                                    for x in e.get("faithfulness_problems") or []]
     rec["evidence"] = pool_evidence([e["evidence"] for e in ok], weights)
     rec["raw"] = ""
     rec["segments"] = entries
