@@ -71,7 +71,7 @@ def test_per_row_sources_and_forced_closing_quote(tok):
 
 
 def test_tiny_model_generate_with_the_guard_never_fabricates():
-    model, processor = tiny_model_and_processor(text="gemma3")
+    model, processor = tiny_model_and_processor(text="gemma3", vision=False, audio=False, whisper=False)
     tok = processor.tokenizer
     quote = tok.encode(' "', add_special_tokens=False)
     assert len(quote) == 1
