@@ -101,7 +101,7 @@ def run_full(rows, folds, heads, per_corpus: int, confident: float) -> dict:
     from starter_report import predicted_class
 
     import affectllm
-    from affectllm.api import experts_for
+    from affectllm.engine import experts_for
 
     model, processor = affectllm.load()
     experts = experts_for(model)

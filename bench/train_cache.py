@@ -97,7 +97,7 @@ def profile_steps(cfg, steps: int, batch_size: int) -> dict[str, float]:
     cues = {"auto": bool(model.config.use_cues), "on": True, "off": False}[cfg.data.cues]
     cue_desc = None
     if cues:
-        from affectllm.api import experts_for
+        from affectllm.engine import experts_for
 
         experts = experts_for(model)
         cue_desc = {"whisper": experts.whisper_name, "faces": experts.faces}

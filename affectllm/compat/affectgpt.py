@@ -177,5 +177,5 @@ def affectgpt_config(vision_model: str | None = VISION_MODEL, audio_model: str |
         asr_model="base",  # Whisper for the subtitle when the input gives none (their tools used an ASR too)
         affectgpt_variant=variant,
         # their answer_sample passes repetition_penalty=1.0 (Qwen2.5's generation_config says 1.05)
-        generation_overrides={"repetition_penalty": 1.0},
+        generation_overrides={"repetition_penalty": 1.0, "stop_strings": [STOP]},
     )

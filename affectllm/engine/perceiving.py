@@ -23,7 +23,8 @@ from affectllm.perception.pipeline import Experts, Perception, _run_experts, per
 def experts_for(model: Any) -> Experts:
     """Fresh cue experts matching ``model``: its Whisper size (none for a random test tower), its device."""
     spec = model.config.spec("whisper")
-    name = spec.model if spec is not None and spec.model else None
+    # a converted checkpoint without a Whisper tower (AffectGPT) names its transcriber in ``asr_model``
+    name = spec.model if spec is not None and spec.model else getattr(model.config, "asr_model", None)
     device = getattr(model, "device", None)
     return Experts(whisper=name, device=str(device.type) if device is not None else "cpu", faces=True)
 

@@ -72,7 +72,7 @@ def served_model_name(model: Any, requested: str | None = None) -> str:
     """
     if requested:
         return requested
-    from affectllm.api import STARTER_DIR
+    from affectllm.loading import STARTER_DIR
 
     source = str(getattr(model, "source_name", "") or "")
     if not source or source == "embedded-default" or os.path.realpath(source) == os.path.realpath(STARTER_DIR):
