@@ -98,7 +98,7 @@ class AffectLLMProcessor(ProcessorMixin):
         spans: list[tuple[int, int]] = []
         for i, msg in enumerate(flat):
             if msg["role"] == "assistant":
-                start = len(self._apply(flat[:i], True))
+                start = len(self._apply(flat[:i], True)) if i else 0  # a leading assistant turn: no prefix
                 end = len(self._apply(flat[: i + 1], False))
                 spans.append((start, end))
         return Rendered(text, media, spans)

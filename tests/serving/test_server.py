@@ -71,7 +71,8 @@ def test_answer_is_exactly_predict(make_client, media_dir, tiny, experts):
     # response_format json_object: the content is the EmotionReport JSON of the same answer
     report = json.loads(as_json.json()["choices"][0]["message"]["content"])
     assert report["raw"] == expected.raw and report["labels"] == expected.labels
-    assert set(report) == {"labels", "explanation", "valence", "arousal", "transcript", "language", "evidence", "raw"}
+    assert set(report) == {"labels", "explanation", "valence", "arousal", "transcript", "language", "translation",
+                           "faithful", "faithfulness_problems", "evidence", "raw"}
 
 
 def test_stream_chunks_then_done(make_client):
