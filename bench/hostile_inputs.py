@@ -30,7 +30,8 @@ ENV = dict(os.environ)
 
 
 def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, timeout=timeout, env=ENV)
+    # cwd = the checkout: ``python -c`` puts the working folder first on sys.path
+    return subprocess.run(cmd, capture_output=True, timeout=timeout, env=ENV, cwd=ENV["PYTHONPATH"])
 
 
 def _wav(path: Path, seconds: float = 1.0) -> Path:
