@@ -109,7 +109,11 @@ def render(rows: list[dict], args: argparse.Namespace) -> str:
              f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores (shared with other jobs: 1-min load average "
              f"{os.getloadavg()[0]:.1f} at the end of the run), torch {torch.__version__}, "
              f"{torch.get_num_threads()} threads. Speeds on a shared machine are noisy; compare rows of this run only.",
-             "", "## Decode speed", "",
+             "", "## Decode speed", ""]
+    if os.getloadavg()[0] > (os.cpu_count() or 1):
+        lines += ["**Warning: the machine was oversubscribed (load average above the core count): these speeds "
+                  "measure contention with other jobs, not the models; rerun on an idle machine.**", ""]
+    lines += [
              f"Greedy, {args.tokens} new tokens after a chat prompt, prefill excluded, median of {args.repeats} "
              "runs interleaved over all rows. "
              "`affectllm` = `affectllm.load(model=NAME).generate`; `bare LLM` = the same model's language model "
