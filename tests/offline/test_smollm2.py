@@ -204,3 +204,20 @@ def test_real_wheel_converts_and_chats(tmp_path):
     with torch.no_grad():
         new = model.generate(**enc, max_new_tokens=12, do_sample=False)[0, enc["input_ids"].shape[1]:]
     assert "Paris" in tok.decode(new)
+
+
+def test_text_model_names_resolve_to_embedded_backbones(monkeypatch, tmp_path):
+    from affectllm.language_model import resolve_text_model
+    from affectllm.offline import prepare
+
+    seen = []
+    monkeypatch.setattr(prepare, "_ensure_fn", lambda comp: lambda: seen.append(comp.name) or tmp_path / comp.name)
+    assert resolve_text_model("smollm2") == str(tmp_path / "smollm2-135m-instruct")
+    assert resolve_text_model("registry:gemma") == str(tmp_path / "gemma-3-270m")
+    assert seen == ["smollm2-135m-instruct", "gemma-3-270m"]
+    assert resolve_text_model("some-org/some-model") == "some-org/some-model"  # hub ids / paths pass through
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "smollm2").mkdir()
+    assert resolve_text_model("smollm2") == "smollm2"  # a local folder of that name wins over the alias
+    with pytest.raises(ValueError, match="unknown embedded model; known: gemma"):
+        resolve_text_model("registry:whisper-base")
