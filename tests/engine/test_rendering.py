@@ -147,11 +147,11 @@ def test_web_history_places_the_upload_in_its_turn():
     from affectllm.web.app import conversation_turns
 
     history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
-               {"role": "user", "content": {"path": "/tmp/a.mp4"}}, {"role": "user", "content": "How?"},
+               {"role": "user", "content": {"path": "clips/a.mp4"}}, {"role": "user", "content": "How?"},
                {"role": "assistant", "content": "Labels: sad"}]
-    turns, where = conversation_turns(history, "/tmp/a.mp4")
+    turns, where = conversation_turns(history, "clips/a.mp4")
     assert [t["role"] for t in turns] == ["user", "assistant", "user", "assistant"] and where == 2
-    assert conversation_turns(history, "/tmp/other.mp4")[1] == 4  # not in the history: the new question
+    assert conversation_turns(history, "clips/other.mp4")[1] == 4  # not in the history: the new question
 
 
 def test_from_pretrained_reports_the_declared_state(tmp_path):

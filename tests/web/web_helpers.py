@@ -46,7 +46,7 @@ ANSWER = ("Labels: neutral, calm\nValence: 0.10\nArousal: -0.20\n"
           "Explanation: A relaxed face and a flat, quiet voice.")
 
 
-def teach(model, processor, perception, prompt: str, answer: str = ANSWER, steps: int = 50, lr: float = 5e-3) -> float:
+def teach(model, processor, perception, prompt: str, answer: str = ANSWER, steps: int = 80, lr: float = 5e-3) -> float:
     """Fit the tiny model's language model and projector to give ``answer`` for this exact input (greedy).
 
     The towers stay frozen. Returns the final loss.
