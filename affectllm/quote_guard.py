@@ -41,15 +41,10 @@ _TABLES: dict[int, tuple[list[str], list[int], dict[str, int]]] = {}  # id(token
 
 
 def _byte_decoder() -> dict[str, int]:
-    """GPT-2's printable-character -> byte table (inverse of ``bytes_to_unicode``)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs, n = bs[:], 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {chr(c): b for b, c in zip(bs, cs)}
+    """GPT-2's printable-character -> byte table (inverse of transformers' ``bytes_to_unicode``)."""
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    return {c: b for b, c in bytes_to_unicode().items()}
 
 
 def _token_pieces(tokenizer) -> list[str]:

@@ -130,30 +130,44 @@ def preprocess(crops_rgb: np.ndarray) -> torch.Tensor:
     return torch.from_numpy((out / 255.0 - 0.5) * 2.0).unsqueeze(1)  # [N, 1, 48, 48]
 
 
-class ExpressionExpert:
-    """Frozen mini-Xception with numpy-in / numpy-out helpers."""
+class ShippedExpert:
+    """A frozen face-expression network whose converted weights ship as safetensors in the package."""
 
     classes: tuple[str, ...] = EXPRESSION_CLASSES
-    feature_dim: int = FEATURE_DIM
+    network: type[nn.Module]
+    weights_name: str  # the shipped file, for messages
+    convert_script: str  # re-creates the shipped file from a source checkout
 
-    def __init__(self, model: MiniXception, device: str | torch.device = "cpu") -> None:
+    def __init__(self, model: nn.Module, device: str | torch.device = "cpu") -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval().requires_grad_(False)
 
+    @staticmethod
+    def weights_path() -> Path:
+        raise NotImplementedError
+
     @classmethod
-    def load(cls, device: str | torch.device = "cpu", weights: str | Path | None = None) -> ExpressionExpert:
+    def load(cls, device: str | torch.device = "cpu", weights: str | Path | None = None):
         """Build the expert from the shipped safetensors (or ``weights``)."""
         from safetensors.torch import load_file
 
-        path = Path(weights) if weights is not None else default_weights_path()
+        path = Path(weights) if weights is not None else cls.weights_path()
         if not path.is_file():
-            raise FileNotFoundError(
-                f"{path}: face-expression weights are missing; reinstall affectllm or run "
-                "`python scripts/convert_fer.py` from a source checkout"
-            )
-        model = MiniXception()
+            raise FileNotFoundError(f"{path}: {cls.weights_name} weights are missing; reinstall affectllm or run "
+                                    f"`python {cls.convert_script}` from a source checkout")
+        model = cls.network()
         model.load_state_dict(load_file(str(path)), strict=True)
         return cls(model, device)
+
+
+class ExpressionExpert(ShippedExpert):
+    """Frozen mini-Xception with numpy-in / numpy-out helpers."""
+
+    feature_dim: int = FEATURE_DIM
+    network = MiniXception
+    weights_name = "face-expression"
+    convert_script = "scripts/convert_fer.py"
+    weights_path = staticmethod(default_weights_path)
 
     @torch.inference_mode()
     def logits(self, crops_rgb: np.ndarray) -> torch.Tensor:

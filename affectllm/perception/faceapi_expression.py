@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from affectllm.media.video import Frames
-from affectllm.perception.expression import EXPRESSION_CLASSES, keras_same_pad
+from affectllm.perception.expression import EXPRESSION_CLASSES, ShippedExpert, keras_same_pad
 from affectllm.perception.faces import FaceTrack, crop_box
 
 INPUT_SIZE = 112
@@ -134,31 +134,15 @@ def preprocess(crops_rgb: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()  # [N, 3, 112, 112]
 
 
-class FaceApiExpert:
+class FaceApiExpert(ShippedExpert):
     """Frozen face-api FaceExpressionNet with numpy-in / numpy-out helpers (same interface as ExpressionExpert)."""
 
-    classes: tuple[str, ...] = EXPRESSION_CLASSES
     feature_dim: int = FEATURE_DIM
     name = "faceapi"
-
-    def __init__(self, model: FaceExpressionNet, device: str | torch.device = "cpu") -> None:
-        self.device = torch.device(device)
-        self.model = model.to(self.device).eval().requires_grad_(False)
-
-    @classmethod
-    def load(cls, device: str | torch.device = "cpu", weights: str | Path | None = None) -> FaceApiExpert:
-        """Build the expert from the shipped safetensors (or ``weights``)."""
-        from safetensors.torch import load_file
-
-        path = Path(weights) if weights is not None else default_weights_path()
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"{path}: face-api expression weights are missing; reinstall affectllm or run "
-                "`python scripts/convert_faceapi.py` from a source checkout"
-            )
-        model = FaceExpressionNet()
-        model.load_state_dict(load_file(str(path)), strict=True)
-        return cls(model, device)
+    network = FaceExpressionNet
+    weights_name = "face-api expression"
+    convert_script = "scripts/convert_faceapi.py"
+    weights_path = staticmethod(default_weights_path)
 
     @torch.inference_mode()
     def logits(self, crops_rgb: np.ndarray) -> torch.Tensor:
