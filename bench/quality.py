@@ -36,7 +36,6 @@ def main(argv: list[str] | None = None) -> int:
     from voice_features import extract
 
     from affectllm.instruct.labelled_corpora import speaker_folds
-
     from affectllm.paths import cache_dir
     from affectllm.perception.fusion import CONFIDENT, expected_calibration_error, fuse
     from affectllm.perception.voice import BASE_CLASSES, VoiceExpert
