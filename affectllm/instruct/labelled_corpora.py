@@ -5,7 +5,7 @@ instruction set (``instruct_data/build_starter.py``) all split by **speaker**, n
 both sides inflates accuracy by 20-40 points on acted corpora. Inside each corpus the speakers, sorted by name,
 are dealt round-robin into ``k`` folds; fold ``k`` holds out its speakers of every corpus at once. With the
 shipped corpora and ``k = 4`` the starter's held-out fold (``HELDOUT_FOLD = 0``) is RAVDESS actors 01, 05, 09,
-13, EmoDB speakers 03 and 12, and CASIA's liuchanhg (``heldout_speakers`` prints it for any labels.csv).
+13, EmoDB speakers 03 and 11, and CASIA's liuchanhg (``heldout_speakers`` prints it for any labels.csv).
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ def split_by_speaker(rows: Sequence[dict[str, str]], fold: int = HELDOUT_FOLD,
 def balanced_cap(rows: Sequence[dict[str, str]], cap: int | None, seed: int = 0) -> list[dict[str, str]]:
     """At most ``cap`` rows, spread as evenly as the data allows over (corpus, label) cells.
 
-    Cells are filled round-robin (each cell's rows in a seeded shuffle), so a small cell gives all it has and
-    the rest goes to the larger ones. The result keeps the input order; ``cap=None`` keeps everything.
+    Cells are filled round-robin, corpora interleaved (each cell's rows in a seeded shuffle), so a small cell
+    gives all it has and the rest goes to the larger ones. The result keeps the input order; ``cap=None`` keeps everything.
     """
     if cap is None or cap >= len(rows):
         return list(rows)
@@ -75,7 +75,9 @@ def balanced_cap(rows: Sequence[dict[str, str]], cap: int | None, seed: int = 0)
     cells: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, r in enumerate(rows):
         cells[(r["corpus"], r["label"])].append(i)
-    queues = [list(np.array(idx)[rng.permutation(len(idx))]) for _, idx in sorted(cells.items())]
+    rank = {cell: sorted(c for c in cells if c[0] == cell[0]).index(cell) for cell in cells}
+    order = sorted(cells, key=lambda cell: (rank[cell], cell[0]))  # corpora interleaved: small caps span them all
+    queues = [list(np.array(cells[c])[rng.permutation(len(cells[c]))]) for c in order]
     picked: list[int] = []
     while len(picked) < cap:
         for q in queues:
