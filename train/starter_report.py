@@ -187,8 +187,7 @@ def render_markdown(r: dict) -> str:
              + "; ".join(f"{c}: {', '.join(s)}" for c, s in split.get("heldout_speakers", {}).items()) + ". "
              f"Every cue (training rows and this evaluation) comes from the voice head `{r['voice_head']['file']}` "
              f"trained on {r['voice_head'].get('clips', '?')} clips of the other speakers only.", "",
-             f"Top-1 accuracy on {q['clips']} held-out clips ({sum(v['clips'] for v in q['per_corpus'].values())} "
-             "real), predicting over all 9 starter classes:", "",
+             f"Top-1 accuracy on {q['clips']} held-out clips (all real), predicting over all 9 starter classes:", "",
              "| corpus | clips | chance | majority | voice alone | face alone | fused | final (anchored) "
              "| final (LLM's own) |", "|---|---|---|---|---|---|---|---|---|"]
     for c, v in q["per_corpus"].items():
