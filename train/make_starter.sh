@@ -28,7 +28,7 @@ esac
 [ -f "$CORPORA/labels.csv" ] || { echo "$CORPORA/labels.csv: missing; set CORPORA=path/to/shared/corpora" >&2; exit 1; }
 if [ "$SMOKE" = 1 ]; then
   DATA="$HOME_DIR/instruct/starter-smoke"; RUN="runs/starter-smoke-$BACKBONE"
-  BUILD_ARGS=(--limit 8); TRAIN_ARGS=(train.max_steps=2 train.save_every=1000 train.warmup_steps=0); INSTALL=${INSTALL:-0}
+  BUILD_ARGS=(--limit 8); TRAIN_ARGS=(train.max_steps=2 train.save_every=1000 optim.warmup_steps=0); INSTALL=${INSTALL:-0}
 else
   DATA="$HOME_DIR/instruct/starter"; BUILD_ARGS=(); TRAIN_ARGS=()
   if [ "$BACKBONE" = gemma ]; then INSTALL=${INSTALL:-1}; else INSTALL=${INSTALL:-0}; fi
@@ -37,15 +37,21 @@ HEAD="$DATA/voice_head_fold0.safetensors"
 command -v espeak-ng >/dev/null || { echo "espeak-ng is needed for the synthetic rows: apt-get install espeak-ng" >&2; exit 1; }
 rm -rf "$RUN" && mkdir -p "$DATA" "$RUN"
 TIMES="$RUN/timings.json"; echo "{}" > "$TIMES"
-stage() {  # stage NAME CMD...: run it, add its wall time to RUN/timings.json
-  local name=$1; shift; local t0; t0=$(date +%s)
+stage() {  # stage NAME CMD...: run it, add its wall and CPU seconds to RUN/timings.json
+  local name=$1; shift; local t0 c0 c1; t0=$(date +%s)
   echo "== [$name] $*"
+  times > "$RUN/.times"; c0=$(cpu_s)
   "$@"
-  "$PY" - "$TIMES" "$name" "$(( $(date +%s) - t0 ))" <<'EOF'
+  times > "$RUN/.times"; c1=$(cpu_s)
+  "$PY" - "$TIMES" "$name" "$(( $(date +%s) - t0 ))" "$c0" "$c1" <<'EOF'
 import json, sys
-p, k, v = sys.argv[1], sys.argv[2], int(sys.argv[3])
-d = json.load(open(p)); d[k] = v; json.dump(d, open(p, "w"), indent=1)
+p, k, wall, c0, c1 = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+d = json.load(open(p)); d[k] = {"wall": wall, "cpu": round(c1 - c0)}; json.dump(d, open(p, "w"), indent=1)
 EOF
+}
+cpu_s() {  # user + system CPU seconds of the shell's finished children (`times` run in the shell itself)
+  local t; t=$(tail -1 "$RUN/.times")
+  "$PY" -c "import re,sys; print(sum(float(m)*60+float(s) for m, s in re.findall(r'(\d+)m([\d.]+)s', sys.argv[1])))" "$t"
 }
 T0=$(date +%s)
 stage features "$PY" train/voice_features.py "$CORPORA" "$HOME_DIR/voice_expert"
