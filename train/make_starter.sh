@@ -5,7 +5,7 @@
 #   SMOKE=1 bash train/make_starter.sh              # every stage end to end on ~8 rows and 2 steps (proves the recipe)
 # Stages (wall times written to RUN/timings.json and the report):
 #   1. Whisper-encoder features of every corpus clip, cached once ($AFFECTLLM_HOME/voice_expert; ~12 min the first time)
-#   2. the voice head that never hears the held-out speakers (fold 0), from the cached features (seconds)
+#   2. the voice head that never hears the held-out speakers (fold 0), from the cached features (seconds; kept)
 #   3. the instruction set: corpus rows split by speaker, balanced cap, faces, a few synthetic rows; cues measured
 #      with that fold head (reused when it exists: REBUILD=1 to redo; both backbones train on the same file)
 #   4. the LLM stage (train/configs/starter-cpu[-smollm2].yaml)
@@ -55,8 +55,10 @@ cpu_s() {  # user + system CPU seconds of the shell's finished children (`times`
 }
 T0=$(date +%s)
 stage features "$PY" train/voice_features.py "$CORPORA" "$HOME_DIR/voice_expert"
-stage fold_head "$PY" train/train_voice_expert.py --corpora "$CORPORA" --cache "$HOME_DIR/voice_expert" \
-  --fold-head 0 --head-out "$HEAD"
+if [ "${REBUILD:-0}" = 1 ] || [ ! -s "$HEAD" ]; then  # kept once made: the rows and the feature cache key on it
+  stage fold_head "$PY" train/train_voice_expert.py --corpora "$CORPORA" --cache "$HOME_DIR/voice_expert" \
+    --fold-head 0 --head-out "$HEAD"
+fi
 if [ "${REBUILD:-0}" = 1 ] || [ ! -s "$DATA/train.jsonl" ] || ! cmp -s "$HEAD" "$HEAD.built"; then
   stage build "$PY" instruct_data/build_starter.py --corpora "$CORPORA" --voice-head "$HEAD" --out "$DATA" "${BUILD_ARGS[@]}"
   cp "$HEAD" "$HEAD.built"  # the head the rows were perceived with (a new head rebuilds them)
