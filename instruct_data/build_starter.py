@@ -1,7 +1,7 @@
 """Build the starter instruction set: real corpora split by speaker, the labelled faces, a few marked synthetic rows.
 
     python instruct_data/build_starter.py --voice-head FOLD_HEAD [--corpora ../shared/corpora] [--out DIR]
-        [--max-train-rows 240] [--max-heldout-rows 72] [--synthetic 16] [--limit N]
+        [--max-train-rows 200] [--max-heldout-rows 54] [--synthetic 16] [--limit N]
 
 Writes DIR/train.jsonl, DIR/heldout.jsonl and DIR/composition.json (default DIR:
 ``$AFFECTLLM_HOME/instruct/starter``). Held-out rows are the clips of one speaker fold
@@ -29,8 +29,8 @@ from affectllm.instruct.starter import corpus_samples, face_samples, synthetic_s
 from affectllm.paths import cache_dir, shared_dir
 
 PLACEHOLDER = {"audio": "<audio>", "video": "<video>", "image": "<image>"}
-MAX_TRAIN_ROWS = 240  # + 4 faces + 16 synthetic = 260 rows: ~1.2 epochs of 80 steps x 4 rows (train/configs/starter-cpu.yaml)
-MAX_HELDOUT_ROWS = 72  # ~3-4 clips per (corpus, class) cell of the held-out speakers
+MAX_TRAIN_ROWS = 200  # + 4 faces + 16 synthetic = 220 rows: ~1.3 epochs of 70 steps x 4 (train/configs/starter-cpu.yaml)
+MAX_HELDOUT_ROWS = 54  # ~18 per corpus, 2-3 clips per (corpus, class) cell of the held-out speakers
 SYNTHETIC_ROWS = 16
 
 
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.shared is None:
         print("error: ../shared not found; pass --shared PATH or set AFFECTLLM_SHARED", file=sys.stderr)
         return 1
-    corpora = args.corpora or args.shared / "corpora"
+    corpora = (args.corpora or args.shared / "corpora").resolve()  # rows name their media absolutely
     if not args.voice_head.is_file():
         print(f"error: {args.voice_head}: no voice head; make one with `python train/train_voice_expert.py "
               f"--fold-head 0 --head-out {args.voice_head}`", file=sys.stderr)

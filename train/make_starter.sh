@@ -26,6 +26,7 @@ case "$BACKBONE" in
   *) echo "BACKBONE=$BACKBONE: use gemma or smollm2" >&2; exit 2 ;;
 esac
 [ -f "$CORPORA/labels.csv" ] || { echo "$CORPORA/labels.csv: missing; set CORPORA=path/to/shared/corpora" >&2; exit 1; }
+CORPORA=$(cd "$CORPORA" && pwd)
 if [ "$SMOKE" = 1 ]; then
   DATA="$HOME_DIR/instruct/starter-smoke"; RUN="runs/starter-smoke-$BACKBONE"
   BUILD_ARGS=(--limit 8); TRAIN_ARGS=(train.max_steps=2 train.save_every=1000 optim.warmup_steps=0); INSTALL=${INSTALL:-0}
