@@ -32,9 +32,10 @@ sys.path.insert(0, str(REPO / "train"))
 
 
 def main(argv: list[str] | None = None) -> int:
-    from train_voice_expert import baselines, speaker_folds
+    from train_voice_expert import baselines
     from voice_features import extract
 
+    from affectllm.instruct.labelled_corpora import speaker_folds
     from affectllm.paths import cache_dir
     from affectllm.perception.fusion import CONFIDENT, expected_calibration_error, fuse
     from affectllm.perception.voice import BASE_CLASSES, VoiceExpert

@@ -1,18 +1,81 @@
 #!/usr/bin/env bash
-# Re-create the shipped starter adapter from scratch on 2 CPU cores (about an hour; needs espeak-ng and ../shared).
-#   bash train/make_starter.sh
+# Re-create the starter adapter from scratch on 2 CPU cores, one command (needs ../shared/corpora and espeak-ng):
+#   bash train/make_starter.sh                      # Gemma-3-270M; installs into affectllm/assets/starter
+#   BACKBONE=smollm2 bash train/make_starter.sh     # SmolLM2-135M-Instruct, same data, runs/starter-cpu-smollm2 only
+#   SMOKE=1 bash train/make_starter.sh              # every stage end to end on ~8 rows and 2 steps (proves the recipe)
+# Stages (wall times written to RUN/timings.json and the report):
+#   1. Whisper-encoder features of every corpus clip, cached once ($AFFECTLLM_HOME/voice_expert; ~12 min the first time)
+#   2. the voice head that never hears the held-out speakers (fold 0), from the cached features (seconds; kept)
+#   3. the instruction set: corpus rows split by speaker, balanced cap, faces, a few synthetic rows; cues measured
+#      with that fold head (reused when it exists: REBUILD=1 to redo; both backbones train on the same file)
+#   4. the LLM stage (train/configs/starter-cpu[-smollm2].yaml)
+#   5. the report on the held-out speakers (train/starter_report.py), then the install (INSTALL=1; default only
+#      for a full Gemma run)
+# Env: BACKBONE=gemma|smollm2, SMOKE=1, REBUILD=1, INSTALL=0|1, PY=python, AFFECTLLM_HOME.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 PY=${PY:-.venv/bin/python}
-command -v espeak-ng >/dev/null || { echo "espeak-ng is needed: apt-get install espeak-ng" >&2; exit 1; }
-DATA="${AFFECTLLM_HOME:-$HOME/.cache/affectllm}/instruct/starter"
-RUN=runs/starter-cpu
-"$PY" instruct_data/build_starter.py --out "$DATA"
-rm -rf "$RUN"
-"$PY" -m affectllm train --config train/configs/starter-cpu.yaml
-"$PY" train/starter_report.py --adapter "$RUN/adapter" --heldout "$DATA/heldout.jsonl" --run "$RUN" \
-  --composition "$DATA/composition.json" --out "$RUN/report"
-rm -rf affectllm/assets/starter && mkdir -p affectllm/assets/starter
-cp "$RUN"/adapter/*.json "$RUN"/adapter/*.safetensors affectllm/assets/starter/
-cp "$RUN"/report/REPORT.md "$RUN"/report/report.json "$RUN"/report/*.png affectllm/assets/starter/
-echo "starter adapter written to affectllm/assets/starter"
+BACKBONE=${BACKBONE:-gemma}
+SMOKE=${SMOKE:-0}
+HOME_DIR="${AFFECTLLM_HOME:-$HOME/.cache/affectllm}"
+CORPORA=${CORPORA:-../shared/corpora}
+case "$BACKBONE" in
+  gemma) CONFIG=train/configs/starter-cpu.yaml; RUN=runs/starter-cpu ;;
+  smollm2) CONFIG=train/configs/starter-cpu-smollm2.yaml; RUN=runs/starter-cpu-smollm2 ;;
+  *) echo "BACKBONE=$BACKBONE: use gemma or smollm2" >&2; exit 2 ;;
+esac
+[ -f "$CORPORA/labels.csv" ] || { echo "$CORPORA/labels.csv: missing; set CORPORA=path/to/shared/corpora" >&2; exit 1; }
+CORPORA=$(cd "$CORPORA" && pwd)
+if [ "$SMOKE" = 1 ]; then
+  DATA="$HOME_DIR/instruct/starter-smoke"; RUN="runs/starter-smoke-$BACKBONE"
+  BUILD_ARGS=(--limit 8); TRAIN_ARGS=(train.max_steps=2 train.save_every=1000 optim.warmup_steps=0); INSTALL=${INSTALL:-0}
+else
+  DATA="$HOME_DIR/instruct/starter"; BUILD_ARGS=(); TRAIN_ARGS=()
+  if [ "$BACKBONE" = gemma ]; then INSTALL=${INSTALL:-1}; else INSTALL=${INSTALL:-0}; fi
+fi
+HEAD="$DATA/voice_head_fold0.safetensors"
+command -v espeak-ng >/dev/null || { echo "espeak-ng is needed for the synthetic rows: apt-get install espeak-ng" >&2; exit 1; }
+rm -rf "$RUN" && mkdir -p "$DATA" "$RUN"
+TIMES="$RUN/timings.json"; echo "{}" > "$TIMES"
+stage() {  # stage NAME CMD...: run it, add its wall and CPU seconds to RUN/timings.json
+  local name=$1; shift; local t0 c0 c1; t0=$(date +%s)
+  echo "== [$name] $*"
+  times > "$RUN/.times"; c0=$(cpu_s)
+  "$@"
+  times > "$RUN/.times"; c1=$(cpu_s)
+  "$PY" - "$TIMES" "$name" "$(( $(date +%s) - t0 ))" "$c0" "$c1" <<'EOF'
+import json, sys
+p, k, wall, c0, c1 = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+d = json.load(open(p)); d[k] = {"wall": wall, "cpu": round(c1 - c0)}; json.dump(d, open(p, "w"), indent=1)
+EOF
+}
+cpu_s() {  # user + system CPU seconds of the shell's finished children (`times` run in the shell itself)
+  local t; t=$(tail -1 "$RUN/.times")
+  "$PY" -c "import re,sys; print(sum(float(m)*60+float(s) for m, s in re.findall(r'(\d+)m([\d.]+)s', sys.argv[1])))" "$t"
+}
+T0=$(date +%s)
+stage features "$PY" train/voice_features.py "$CORPORA" "$HOME_DIR/voice_expert"
+if [ "${REBUILD:-0}" = 1 ] || [ ! -s "$HEAD" ]; then  # kept once made: the rows and the feature cache key on it
+  stage fold_head "$PY" train/train_voice_expert.py --corpora "$CORPORA" --cache "$HOME_DIR/voice_expert" \
+    --fold-head 0 --head-out "$HEAD"
+fi
+if [ "${REBUILD:-0}" = 1 ] || [ ! -s "$DATA/train.jsonl" ] || ! cmp -s "$HEAD" "$HEAD.built"; then
+  stage build "$PY" instruct_data/build_starter.py --corpora "$CORPORA" --voice-head "$HEAD" --out "$DATA" "${BUILD_ARGS[@]}"
+  cp "$HEAD" "$HEAD.built"  # the head the rows were perceived with (a new head rebuilds them)
+else
+  echo "== [build] $DATA/train.jsonl exists (built with this fold head): reused; REBUILD=1 to redo"
+fi
+stage train "$PY" -m affectllm train --config "$CONFIG" "data.train=$DATA/train.jsonl" \
+  "data.voice_head=$HEAD" "output_dir=$RUN" "${TRAIN_ARGS[@]}"
+stage report "$PY" train/starter_report.py --adapter "$RUN/adapter" --heldout "$DATA/heldout.jsonl" \
+  --voice-head "$HEAD" --run "$RUN" --composition "$DATA/composition.json" --out "$RUN/report" --timings "$TIMES"
+echo "== total $(( $(date +%s) - T0 )) s; report: $RUN/report/REPORT.md"
+if [ "$INSTALL" = 1 ]; then
+  rm -rf affectllm/assets/starter && mkdir -p affectllm/assets/starter
+  cp "$RUN"/adapter/*.json "$RUN"/adapter/*.safetensors affectllm/assets/starter/
+  cp "$RUN"/report/REPORT.md "$RUN"/report/report.json "$RUN"/report/*.png affectllm/assets/starter/
+  echo "starter adapter written to affectllm/assets/starter"
+else
+  echo "not installed (INSTALL=1 copies $RUN/adapter into affectllm/assets/starter)"
+fi

@@ -31,19 +31,11 @@ sys.path.insert(0, str(REPO / "train"))
 
 from voice_features import extract  # noqa: E402
 
+from affectllm.instruct.labelled_corpora import speaker_folds  # noqa: E402
 from affectllm.perception.fusion import FACE_WEIGHT, expected_calibration_error, reliability_bins  # noqa: E402
 from affectllm.perception.voice import BASE_CLASSES, VoiceExpert, VoiceHead  # noqa: E402
 
 SEED = 0
-
-
-def speaker_folds(rows: list[dict[str, str]], k: int) -> np.ndarray:
-    """Fold id per clip: speakers of each corpus dealt round-robin (sorted by name) into ``k`` folds."""
-    fold_of: dict[str, int] = {}
-    for corpus in sorted({r["corpus"] for r in rows}):
-        speakers = sorted({r["speaker"] for r in rows if r["corpus"] == corpus})
-        fold_of.update({s: i % k for i, s in enumerate(speakers)})
-    return np.array([fold_of[r["speaker"]] for r in rows])
 
 
 def fit_head(x: np.ndarray, y: np.ndarray, l2: float, balanced: bool = True) -> VoiceHead:
@@ -135,10 +127,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--layers", default="0,1,2,3", help="encoder layers to try (block index; 6 = final output for base)")
     ap.add_argument("--l2", default="30,300", help="L2 strengths to try")
     ap.add_argument("--limit", type=int, default=None, help="first N clips only (a smoke run)")
+    ap.add_argument("--fold-head", type=int, default=None, metavar="K",
+                    help="only fit the head that never hears fold K's speakers, with the shipped head's layer, L2 "
+                         "and temperature (seconds, from the cached features); written to --head-out")
+    ap.add_argument("--head-out", type=Path, default=None, help="where --fold-head writes its safetensors")
     args = ap.parse_args(argv)
     torch.manual_seed(SEED)
     torch.set_num_threads(1)
     cache = args.cache or cache_dir("voice_expert")
+    if args.fold_head is not None:
+        if args.head_out is None:
+            ap.error("--fold-head needs --head-out PATH")
+        fit_fold_head(args.corpora, cache, args.fold_head, args.folds, args.head_out)
+        return 0
     t0 = time.perf_counter()
     rows, feats, layers = extract(args.corpora, cache, limit=args.limit)  # [N, L, 2D]
     y = np.array([BASE_CLASSES.index(r["label"]) for r in rows])
@@ -200,6 +201,32 @@ def main(argv: list[str] | None = None) -> int:
     write_report(args.out / "REPORT.md", info, acc, base, grid, ece, ece_raw, temperature, time.perf_counter() - t0)
     print(f"[done] {args.out / 'voice_head.safetensors'}  ({time.perf_counter() - t0:.0f} s)")
     return 0
+
+
+def fit_fold_head(corpora_dir: Path, cache: Path, fold: int, k: int, out: Path) -> VoiceExpert:
+    """The voice head trained on every speaker but fold ``fold``'s, with the shipped head's settings.
+
+    Used by the starter recipe: its training rows and its held-out evaluation are perceived with this head,
+    so no cue comes from a head that saw a held-out speaker's labels. The features are the full cache (the
+    split is by speaker, whatever subset of rows the caller trains on).
+    """
+    shipped = VoiceExpert.load()
+    layer, l2, temperature = shipped.layer, float(shipped.info["l2"]), float(shipped.info["temperature"])
+    rows, feats, _ = extract(corpora_dir, cache)  # [N, L, 2D], cached
+    y = np.array([BASE_CLASSES.index(r["label"]) for r in rows])
+    folds = speaker_folds(rows, k)
+    keep = folds != fold
+    head = fit_head(feats[keep, layer], y[keep], l2)
+    with torch.no_grad():
+        head.linear.weight /= temperature
+        head.linear.bias /= temperature
+    heard = sorted({r["speaker"] for r, f in zip(rows, folds) if f != fold})
+    info = {"whisper": shipped.info.get("whisper", "base"), "layer": layer, "l2": l2, "temperature": temperature,
+            "fold": fold, "folds": k, "clips": int(keep.sum()), "speakers": heard}
+    expert = VoiceExpert(head, layer, BASE_CLASSES, info)
+    expert.save(out)
+    print(f"[fold head] fold {fold}/{k} held out; trained on {int(keep.sum())} clips of {len(heard)} speakers -> {out}")
+    return expert
 
 
 def write_report(path: Path, info: dict, acc: dict, base: dict, grid: list, ece: float, ece_raw: float,

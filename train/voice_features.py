@@ -7,21 +7,13 @@ re-encoding. The cache file is keyed by the Whisper weights' fingerprint and is 
 
 from __future__ import annotations
 
-import csv
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-
-def read_labels(corpora: Path) -> list[dict[str, str]]:
-    """Rows of ``labels.csv`` (path, corpus, label, speaker, ...)."""
-    path = corpora / "labels.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no labels.csv; pass --corpora pointing at ../shared/corpora")
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
+from affectllm.instruct.labelled_corpora import read_labels
 
 
 def extract(corpora: Path, cache: Path, whisper: str = "base", limit: int | None = None,

@@ -1,6 +1,7 @@
 """The starter instruction set: everything the embedded default can be trained on without internet.
 
-Real, labelled material from ../shared/media (RAVDESS actor 01, EmoDB, the labelled face grid) plus
+Real, labelled speech from ``../shared/corpora`` (RAVDESS, EmoDB, CASIA; split by speaker, see
+``affectllm.instruct.labelled_corpora``), the labelled face crops of ``../shared/media/faces``, plus a few
 synthetic clips made here and marked ``synthetic`` in every row:
 
 - ``espeak``: English sentences written for each emotion, spoken by espeak-ng with emotion-typical rate,
@@ -9,8 +10,7 @@ synthetic clips made here and marked ``synthetic`` in every row:
   same emotion.
 
 Each row's target is ``grounded_report``: labels, valence, arousal and an explanation composed from the cues
-the experts measured on that clip. Held-out rows (other sentences, the strong-intensity RAVDESS takes, the
-other EmoDB take, the RAVDESS video) are never trained on.
+the experts measured on that clip. Held-out rows (the clips of held-out speakers) are never trained on.
 """
 
 from __future__ import annotations
@@ -64,10 +64,6 @@ PROSODY = {"neutral": (165, 50, 100), "calm": (135, 40, 70), "happy": (185, 72, 
            "surprised": (180, 88, 160)}
 VOICES = ["en-us", "en-gb", "en-us+f3", "en-gb+f4"]
 HELDOUT_SENTENCES = 2  # the last two sentences of each emotion are held out
-RAVDESS_CODES = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry", "06": "fearful",
-                 "07": "disgusted", "08": "surprised"}
-EMODB_CODES = {"W": "angry", "L": "bored", "E": "disgusted", "A": "fearful", "F": "happy", "T": "sad",
-               "N": "neutral"}
 
 
 @dataclass
@@ -165,26 +161,12 @@ def synth_face_videos(shared: Path, speech: list[StarterSample], out_dir: Path) 
                                 {**s.meta, "face": f"emotion_classification.jpg:{label}"})
 
 
-def real_samples(shared: Path, out_dir: Path) -> Iterator[StarterSample]:
-    media = shared / "media"
-    for wav in sorted((media / "ravdess").glob("*_audio.wav")):
-        parts = wav.name.split("-")
-        label, intensity = RAVDESS_CODES[parts[2]], parts[3]
-        split = "heldout" if intensity == "02" else "train"
-        yield StarterSample(f"ravdess-{wav.stem}", "audio", wav, label, "ravdess", split, False)
-    video = media / "ravdess" / "01-01-01-01-01-01-01.mp4"
-    if video.exists():
-        yield StarterSample("ravdess-video-01", "video", video, "neutral", "ravdess", "heldout", False)
-    seen: set[str] = set()
-    for wav in sorted((media / "emodb").glob("*.wav")):
-        label = EMODB_CODES[wav.name[5]]
-        split = "heldout" if label in seen else "train"  # the second take of an emotion is held out
-        seen.add(label)
-        yield StarterSample(f"emodb-{wav.stem}", "audio", wav, label, "emodb", split, False)
-    faces_dir = out_dir / "faces"
-    faces_dir.mkdir(parents=True, exist_ok=True)
+def face_samples(shared: Path, out_dir: Path) -> Iterator[StarterSample]:
+    """The four labelled face crops (real photos; the only labelled faces offline), trained on."""
     from PIL import Image
 
+    faces_dir = out_dir / "faces"
+    faces_dir.mkdir(parents=True, exist_ok=True)
     for label, crop in face_crops(shared).items():
         path = faces_dir / f"{label}.png"
         h, w = crop.shape[:2]
@@ -194,10 +176,57 @@ def real_samples(shared: Path, out_dir: Path) -> Iterator[StarterSample]:
         yield StarterSample(f"face-{label}", "image", path, label, "faces", "train", False)
 
 
-def all_samples(shared: Path, out_dir: Path) -> list[StarterSample]:
-    speech = list(synth_speech(out_dir / "espeak"))
-    videos = list(synth_face_videos(shared, speech, out_dir / "videos"))
-    return [*real_samples(shared, out_dir), *speech, *videos]
+def corpus_samples(corpora: Path, max_train: int | None, max_heldout: int | None,
+                   seed: int = 0) -> tuple[list[StarterSample], dict]:
+    """The real labelled clips of ``corpora/labels.csv``, split by speaker (``labelled_corpora``).
+
+    held-out = the speakers of fold ``HELDOUT_FOLD``, train = every other speaker; each side is capped to a
+    (corpus, class)-balanced subset. Returns the samples and a description of the split (speakers, counts).
+    """
+    from affectllm.instruct.labelled_corpora import (
+        FOLDS,
+        HELDOUT_FOLD,
+        balanced_cap,
+        heldout_speakers,
+        read_labels,
+        split_by_speaker,
+    )
+
+    rows = read_labels(corpora)
+    train, held = split_by_speaker(rows, HELDOUT_FOLD, FOLDS)
+    train_c, held_c = balanced_cap(train, max_train, seed), balanced_cap(held, max_heldout, seed)
+    out = []
+    for split, chosen in (("train", train_c), ("heldout", held_c)):
+        for r in chosen:
+            path = corpora / r["path"]
+            sid = f"{r['corpus']}-{Path(r['path']).with_suffix('').as_posix().replace('/', '-')}"
+            out.append(StarterSample(sid, "audio", path, r["label"], r["corpus"], split, False,
+                                     {"speaker": r["speaker"], "licence": r.get("licence", "")}))
+    info = {"folds": FOLDS, "heldout_fold": HELDOUT_FOLD, "heldout_speakers": heldout_speakers(rows),
+            "available": {"train": len(train), "heldout": len(held)},
+            "used": {"train": len(train_c), "heldout": len(held_c)}}
+    return out, info
+
+
+def synthetic_samples(out_dir: Path, shared: Path, n: int) -> list[StarterSample]:
+    """``n`` synthetic training rows (espeak speech and face videos, one class after another); none held out.
+
+    The real corpora now carry the speech; a few synthetic rows are kept for what the corpora lack: faces
+    with sound (every corpus clip is audio only) and English words that carry the emotion.
+    """
+    if n <= 0:
+        return []
+    speech = [s for s in synth_speech(out_dir / "espeak") if s.split == "train"]
+    videos = [v for v in synth_face_videos(shared, speech, out_dir / "videos") if v.split == "train"]
+    by_class: dict[str, list[StarterSample]] = {}
+    for s in [*videos, *speech]:  # videos first: faces are what the corpora cannot teach
+        by_class.setdefault(s.label, []).append(s)
+    picked: list[StarterSample] = []
+    while len(picked) < n and any(by_class.values()):
+        for label in sorted(by_class):
+            if by_class[label] and len(picked) < n:
+                picked.append(by_class[label].pop(0))
+    return picked
 
 
 def content_hash(path: Path) -> str:

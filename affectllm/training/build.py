@@ -27,6 +27,10 @@ def affect_config(cfg: TrainConfig):
         from affectllm.defaults import default_config
 
         config = default_config()
+        if cfg.model.text_model:
+            from affectllm.defaults import LLM_BACKBONES
+
+            config.text_model = LLM_BACKBONES.get(cfg.model.text_model, cfg.model.text_model)
     elif src == "config":
         config = AffectLLMConfig(**cfg.model.config)
     else:

@@ -44,6 +44,7 @@ class ModelSection:
     path: str | None = None  # checkpoint folder (source: checkpoint)
     init_from: str | None = None  # load projector + LoRA weights from this checkpoint before training
     tokenizer: str | None = None  # tokenizer id/path when it differs from text_model
+    text_model: str | None = None  # the language model of source default (gemma | smollm2 | registry:... | path)
     arch: dict[str, Any] | None = None  # offline architecture fallback for --dry-run (see dryrun.py)
     dtype: str = "auto"  # weights dtype of the frozen parts: auto | float32 | bfloat16 | float16
     quantization: str | None = None  # None | 4bit (QLoRA: NF4 base LLM)
@@ -65,6 +66,7 @@ class DataSection:
     limit: int | None = None  # use only the first N rows (smoke runs)
     check_media: bool = True  # missing media files are reported by id and skipped at load time
     num_frames: int | None = None  # override the vision spec's frame count
+    voice_head: str | None = None  # voice-expert safetensors for the cue lines (default: the shipped head)
 
 
 @dataclass

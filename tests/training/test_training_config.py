@@ -29,6 +29,9 @@ def test_overrides_are_typed():
     assert cfg.seed == 3
     starter = load_config("train/configs/starter-cpu.yaml")
     assert starter.model.source == "default" and starter.optim.lr == pytest.approx(5e-4)
+    smol = load_config("train/configs/starter-cpu-smollm2.yaml")  # the same recipe but the backbone
+    assert (starter.model.text_model, smol.model.text_model) == ("gemma", "smollm2")
+    assert (smol.data, smol.optim, smol.train, smol.cache) == (starter.data, starter.optim, starter.train, starter.cache)
     assert starter.optim.projector_lr == pytest.approx(1e-3) and starter.cache.enabled
 
 

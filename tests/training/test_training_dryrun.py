@@ -10,7 +10,7 @@ from affectllm.training.config import load_config
 
 CONFIGS = sorted(Path("train/configs").glob("*.yaml"))
 # parameter counts of the real models (config.json values embedded in the recipes)
-LLM = {"starter-cpu": 268_098_176, "qwen2.5-7b-lora": 7_615_616_512, "qwen2.5-7b-qlora": 7_615_616_512,
+LLM = {"starter-cpu": 268_098_176, "starter-cpu-smollm2": 134_515_008, "qwen2.5-7b-lora": 7_615_616_512, "qwen2.5-7b-qlora": 7_615_616_512,
        "qwen2.5-7b-align": 7_615_616_512, "llama3-8b-lora": 8_030_261_248}
 
 
