@@ -115,7 +115,7 @@ def _weighted(values: list[float | None], weights: list[float]) -> float | None:
 def pool_evidence(evidence: list[dict[str, Any]], weights: list[float]) -> dict[str, Any]:
     """Evidence of several segments as one: face probabilities averaged over frames with a face, numeric voice
     features and voice-expert probabilities duration-weighted, cues and emotion words in first-seen order, counts
-    summed; the fused estimate recomputed from the pooled face and voice."""
+    summed; the fused estimate recomputed from the pooled face, voice and words."""
     faces = [e.get("face") or {} for e in evidence]
     face: dict[str, Any] = {"frames": sum(int(f.get("frames", 0)) for f in faces),
                             "frames_with_face": sum(int(f.get("frames_with_face", 0)) for f in faces)}
@@ -151,10 +151,11 @@ def pool_evidence(evidence: list[dict[str, Any]], weights: list[float]) -> dict[
             text[key] = _ordered_union(values)
         else:
             text[key] = values[0]
-    from affectllm.perception.fusion import fuse
+    from affectllm.perception.fusion import fuse, text_to_base
 
     return {"face": face, "voice": voice, "text": text,
-            "fused": fuse(voice=voice.get("probs"), face=face.get("mean_probs"))}
+            "fused": fuse(voice=voice.get("probs"), face=face.get("mean_probs"),
+                          text=text_to_base(text.get("emotion_words")))}
 
 
 def _ordered_union(lists: Any) -> list[Any]:

@@ -7,11 +7,16 @@ Rule (weighted log-linear pooling, the product-of-experts form of a logarithmic 
 over the experts m that measured something on this clip; the weight w_m acts as an inverse temperature.
 - voice: w = 1. Its probabilities are already temperature-scaled on held-out speakers (its temperature was
   fitted by ``train/train_voice_expert.py`` and folded into the shipped head), so alone it is calibrated.
-- face: w = ``FACE_WEIGHT`` = 0.5, a prior, not fitted: the labelled corpora are audio only, so nothing here
-  can fit it. mini-Xception is ~66 % accurate on FER2013 crops and worse on video frames, so its vote counts
-  half. Its 7 classes map onto the base classes (disgust -> disgusted, fear -> fearful, surprise ->
+- face: w = ``FACE_WEIGHT`` = 1, a prior, not fitted: the labelled corpora are audio only, so nothing here
+  can fit it, and equal weights are the neutral product of experts. (A weight of 0.5 let a voice expert
+  that is out of its domain — espeak-ng speech in the shipped example clip, "angry" 0.86 — overrule a
+  unanimous smiling face and the words "happy", "perfect".) Its 7 classes map onto the base classes (disgust -> disgusted, fear -> fearful, surprise ->
   surprised); it cannot tell calm or bored from neutral, so those get its neutral probability (the face
   says nothing about them), and the row is renormalised.
+- text: w = ``TEXT_WEIGHT`` = 0.5, a prior: the emotion words the lexicons found (NRC EmoLex / DUTIR:
+  joy, like -> happy; sadness -> sad; anger -> angry; fear -> fearful; disgust -> disgusted; surprise ->
+  surprised; anticipation and trust say nothing here) as add-``TEXT_ALPHA`` counts over the base classes, so
+  one word is a gentle nudge (x3 odds at weight 1) and no word leaves the text out.
 An expert that measured nothing (no face in any frame, no speech, a clip too short) is left out; with no
 expert left the result says so and holds no distribution. Valence and arousal are the expected circumplex
 positions under the fused distribution (same map as the voice expert).
@@ -26,8 +31,12 @@ import numpy as np
 from affectllm.instruct.grounded import canonical
 from affectllm.perception.voice import BASE_CLASSES, valence_arousal
 
-FACE_WEIGHT = 0.5
+FACE_WEIGHT = 1.0
 VOICE_WEIGHT = 1.0
+TEXT_WEIGHT = 0.5
+TEXT_ALPHA = 0.5
+LEXICON_TO_BASE = {"joy": "happy", "like": "happy", "happiness": "happy", "sadness": "sad", "anger": "angry",
+                   "fear": "fearful", "disgust": "disgusted", "surprise": "surprised"}
 EPS = 1e-3  # floor mixed into each expert's distribution, so no single expert can veto a class outright
 CONFIDENT = 0.5  # top-1 probability above which the fused estimate counts as confident (bench/quality.py)
 
@@ -43,19 +52,37 @@ def face_to_base(face_probs: dict[str, float]) -> np.ndarray:
     return out / out.sum()
 
 
+def text_to_base(emotion_words: list[Any] | None) -> dict[str, float] | None:
+    """The text cues' emotion words as a distribution over ``BASE_CLASSES`` (None: no emotion word found).
+
+    ``emotion_words``: ``evidence.text.emotion_words`` (dicts with ``emotions``, or plain words, which count
+    for nothing here)."""
+    counts = dict.fromkeys(BASE_CLASSES, 0.0)
+    for w in emotion_words or []:
+        names = {LEXICON_TO_BASE[e] for e in (w.get("emotions") or []) if e in LEXICON_TO_BASE} if isinstance(w, dict) else set()
+        for name in names:
+            counts[name] += 1.0 / len(names)  # a word counts once, split over the classes it evokes
+    total = sum(counts.values())
+    if total == 0:
+        return None
+    return {c: (n + TEXT_ALPHA) / (total + TEXT_ALPHA * len(BASE_CLASSES)) for c, n in counts.items()}
+
+
 def fuse(voice: dict[str, float] | None = None, face: dict[str, float] | None = None,
-         weights: dict[str, float] | None = None) -> dict[str, Any]:
+         weights: dict[str, float] | None = None, text: dict[str, float] | None = None) -> dict[str, Any]:
     """Pool the available experts' probabilities (dicts class -> p; None = not measured) into ``evidence.fused``.
 
     Returns ``{"probs", "top", "confidence", "valence", "arousal", "sources", "weights"}``, or
     ``{"probs": None, "sources": [], "note": ...}`` when no expert measured anything.
     """
-    w = {"voice": VOICE_WEIGHT, "face": FACE_WEIGHT, **(weights or {})}
+    w = {"voice": VOICE_WEIGHT, "face": FACE_WEIGHT, "text": TEXT_WEIGHT, **(weights or {})}
     rows: dict[str, np.ndarray] = {}
     if voice:
         rows["voice"] = np.array([voice.get(c, 0.0) for c in BASE_CLASSES], np.float64)
     if face:
         rows["face"] = face_to_base(face)
+    if text and rows:  # words alone are no estimate: they only refine what was seen or heard
+        rows["text"] = np.array([text.get(c, 0.0) for c in BASE_CLASSES], np.float64)
     if not rows:
         return {"probs": None, "sources": [], "note": "no face seen and no voiced speech heard"}
     c = len(BASE_CLASSES)

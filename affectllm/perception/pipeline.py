@@ -145,10 +145,6 @@ def _run_experts(p: Perception, experts: Experts) -> None:
             p.voice.update(experts.voice.estimate(p.audio, experts.asr.model.encoder, pro.f0_mean_hz is not None))
     elif p.audio is not None:
         p.voice = {"cues": ["audio too short to analyse"]}
-    if p.audio is not None or p.frames is not None:
-        from affectllm.perception.fusion import fuse
-
-        p.fused = fuse(voice=p.voice.get("probs"), face=p.face.get("mean_probs"))
     from affectllm.perception.lexicon import text_cues
 
     words = (p.transcript or "") + " " + (p.subtitle or "")
@@ -156,6 +152,11 @@ def _run_experts(p: Perception, experts: Experts) -> None:
               "language": p.text.get("language"),
               **text_cues(p.transcript, p.language, p.translation, p.subtitle),
               "exclamations": words.count("!") + words.count("！"), "questions": words.count("?") + words.count("？")}
+    if p.audio is not None or p.frames is not None:
+        from affectllm.perception.fusion import fuse, text_to_base
+
+        p.fused = fuse(voice=p.voice.get("probs"), face=p.face.get("mean_probs"),
+                       text=text_to_base(p.text.get("emotion_words")))
 
 
 def _faces(p: Perception, experts: Experts) -> None:

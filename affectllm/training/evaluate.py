@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from affectllm.engine.decoding import GenerationSettings, decode
 from affectllm.report import normalise_labels, parse_report
 from affectllm.training.data import Collator, TrainBatch
 from affectllm.training.features import batch_tower_outputs
@@ -62,9 +63,9 @@ def generate_rows(model, rows, collator: Collator, cache, device, batch_size: in
             continue
         towers = batch_tower_outputs(model, batch, cache, device)
         ids = batch.text["input_ids"].to(device)
-        gen = model.generate(input_ids=ids, attention_mask=batch.text["attention_mask"].to(device),
-                             tower_outputs=towers, max_new_tokens=max_new_tokens, do_sample=False)
-        texts = collator.processor.batch_decode(gen[:, ids.shape[1]:])
+        inputs = {"input_ids": ids, "attention_mask": batch.text["attention_mask"].to(device), "tower_outputs": towers}
+        settings = GenerationSettings(max_new_tokens=max_new_tokens)  # the engine's greedy decoder, as at inference
+        texts = [d.text for d in decode(model, collator.processor.tokenizer, inputs, settings)]
         for rm, text in zip(batch.rows, texts):
             out.append({"id": rm.row_id, "target": rm.target, "text": text})
     model.train(was_training)

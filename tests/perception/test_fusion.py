@@ -100,3 +100,28 @@ def test_segments_pool_voice_probabilities_and_refuse():
     assert ev["voice"]["top"] == "angry" and ev["fused"]["sources"] == ["voice"]
     assert ev["fused"]["top"] == "angry"
     assert pool_evidence([seg[2]], [1.0])["fused"]["probs"] is None
+
+
+def test_text_words_refine_but_never_stand_alone():
+    from affectllm.perception.fusion import text_to_base
+
+    words = [{"word": "happy", "emotions": ["anticipation", "joy", "trust"]},
+             {"word": "perfect", "emotions": ["joy"]}, {"word": "hmm", "emotions": ["anticipation"]}]
+    text = text_to_base(words)
+    assert abs(sum(text.values()) - 1) < 1e-9 and max(text, key=text.get) == "happy"
+    assert text_to_base([]) is None and text_to_base([{"word": "x", "emotions": ["trust"]}]) is None
+    assert fuse(text=text)["probs"] is None  # words alone are no estimate
+    with_text, without = fuse(voice=VOICE, face=FACE, text=text), fuse(voice=VOICE, face=FACE)
+    assert with_text["sources"] == ["face", "text", "voice"]
+    assert with_text["probs"]["happy"] > without["probs"]["happy"]
+
+
+def test_a_unanimous_face_and_words_outweigh_one_confident_voice():
+    """The shipped example clip: espeak speech the voice head calls angry, a smiling face, the words happy/perfect."""
+    from affectllm.perception.fusion import text_to_base
+
+    voice = {"neutral": 0.0171, "calm": 0.1059, "happy": 0.0025, "sad": 0.0005, "angry": 0.8635, "fearful": 0.0021,
+             "disgusted": 0.0027, "surprised": 0.0, "bored": 0.0057}
+    face = {"angry": 0.0, "disgust": 0.0, "fear": 0.0, "happy": 1.0, "sad": 0.0, "surprise": 0.0, "neutral": 0.0}
+    text = text_to_base([{"word": "happy", "emotions": ["joy"]}, {"word": "perfect", "emotions": ["joy"]}])
+    assert fuse(voice=voice, face=face, text=text)["top"] == "happy"
