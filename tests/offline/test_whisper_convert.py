@@ -78,7 +78,12 @@ def _tiny_openai():
 
     dims = dict(n_mels=80, n_audio_ctx=16, n_audio_state=32, n_audio_head=2, n_audio_layer=1, n_vocab=64,
                 n_text_ctx=8, n_text_state=32, n_text_head=2, n_text_layer=1)
-    return dims, Whisper(ModelDimensions(**dims)).eval()
+    torch.manual_seed(0)
+    model = Whisper(ModelDimensions(**dims)).eval()
+    with torch.no_grad():  # openai-whisper leaves the decoder's positional table as torch.empty (garbage, even NaN)
+        for p in model.parameters():
+            p.copy_(torch.randn_like(p) * 0.1)
+    return dims, model
 
 
 class _NotATensor:
