@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import glob
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,17 +144,15 @@ def read_manifest(path: str | os.PathLike[str]) -> list[CaptionInput]:
             for n, row in enumerate(reader, start=2):
                 records.append((n, {(k or "").strip(): v for k, v in row.items()}))
     else:
-        with mpath.open(encoding="utf-8") as f:
-            for n, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise InputError(f"{mpath}:{n}: not valid JSON ({e.msg}); write one JSON object per line") from e
+        from affectllm.instruct.io import JsonlError, iter_jsonl
+
+        try:
+            for n, obj in iter_jsonl(mpath):
                 if not isinstance(obj, dict):
                     raise InputError(f"{mpath}:{n}: expected a JSON object with 'path', got {type(obj).__name__}")
                 records.append((n, obj))
+        except JsonlError as e:
+            raise InputError(str(e)) from None
     out = []
     for n, rec in records:
         media = str(rec.get("path") or "").strip()

@@ -67,17 +67,16 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     if data and not data.endswith(b"\n"):
         raise MergeError(f"{path}: ends in a partial record (the shard was interrupted); finish it with the same "
                          "caption command plus --resume, then merge again")
+    from affectllm.instruct.io import JsonlError, iter_jsonl
+
     out = []
-    for n, line in enumerate(data.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise MergeError(f"{path}:{n}: not a JSON record ({e.msg}); is this a caption output?") from None
-        if not isinstance(rec, dict) or "id" not in rec:
-            raise MergeError(f"{path}:{n}: a JSON line without an 'id'; is this a caption output?")
-        out.append(rec)
+    try:
+        for n, rec in iter_jsonl(path):
+            if not isinstance(rec, dict) or "id" not in rec:
+                raise MergeError(f"{path}:{n}: a JSON line without an 'id'; is this a caption output?")
+            out.append(rec)
+    except JsonlError as e:
+        raise MergeError(f"{e}; is this a caption output?") from None
     return out
 
 

@@ -137,6 +137,7 @@ class ShippedExpert:
     network: type[nn.Module]
     weights_name: str  # the shipped file, for messages
     convert_script: str  # re-creates the shipped file from a source checkout
+    columns: list[int] | None = None  # the network's output columns in ``EXPRESSION_CLASSES`` order (None: same)
 
     def __init__(self, model: nn.Module, device: str | torch.device = "cpu") -> None:
         self.device = torch.device(device)
@@ -159,6 +160,23 @@ class ShippedExpert:
         model.load_state_dict(load_file(str(path)), strict=True)
         return cls(model, device)
 
+    @staticmethod
+    def prepare(crops_rgb: np.ndarray) -> torch.Tensor:
+        """Crops ``[N, H, W, 3]`` uint8 -> the network's input tensor."""
+        raise NotImplementedError
+
+    @torch.inference_mode()
+    def logits(self, crops_rgb: np.ndarray) -> torch.Tensor:
+        """Pre-softmax scores ``[N, 7]`` in ``EXPRESSION_CLASSES`` order."""
+        if len(crops_rgb) == 0:
+            return torch.zeros(0, len(self.classes))
+        out = self.model(self.prepare(crops_rgb).to(self.device)).float().cpu()
+        return out if self.columns is None else out[:, self.columns]
+
+    def predict(self, crops_rgb: np.ndarray) -> np.ndarray:
+        """Class probabilities ``[N, 7]`` (float32, rows sum to 1) in ``EXPRESSION_CLASSES`` order."""
+        return torch.softmax(self.logits(crops_rgb), dim=-1).numpy()
+
 
 class ExpressionExpert(ShippedExpert):
     """Frozen mini-Xception with numpy-in / numpy-out helpers."""
@@ -168,13 +186,7 @@ class ExpressionExpert(ShippedExpert):
     weights_name = "face-expression"
     convert_script = "scripts/convert_fer.py"
     weights_path = staticmethod(default_weights_path)
-
-    @torch.inference_mode()
-    def logits(self, crops_rgb: np.ndarray) -> torch.Tensor:
-        """Pre-softmax scores ``[N, 7]``."""
-        if len(crops_rgb) == 0:
-            return torch.zeros(0, len(self.classes))
-        return self.model(preprocess(crops_rgb).to(self.device)).float().cpu()
+    prepare = staticmethod(preprocess)
 
     @staticmethod
     def crops(frames: Frames, track: FaceTrack) -> tuple[np.ndarray, np.ndarray]:
@@ -190,10 +202,6 @@ class ExpressionExpert(ShippedExpert):
         """Probabilities for the main face in each frame where it was found: (``[T', 7]``, indices ``[T']``)."""
         crops, idx = self.crops(frames, track)
         return self.predict(crops), idx
-
-    def predict(self, crops_rgb: np.ndarray) -> np.ndarray:
-        """Class probabilities ``[N, 7]`` (float32, rows sum to 1) in ``EXPRESSION_CLASSES`` order."""
-        return torch.softmax(self.logits(crops_rgb), dim=-1).numpy()
 
     @torch.inference_mode()
     def features(self, crops_rgb: np.ndarray, spatial: bool = False) -> torch.Tensor:

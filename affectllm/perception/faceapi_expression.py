@@ -143,17 +143,8 @@ class FaceApiExpert(ShippedExpert):
     weights_name = "face-api expression"
     convert_script = "scripts/convert_faceapi.py"
     weights_path = staticmethod(default_weights_path)
-
-    @torch.inference_mode()
-    def logits(self, crops_rgb: np.ndarray) -> torch.Tensor:
-        """Pre-softmax scores ``[N, 7]`` in ``EXPRESSION_CLASSES`` order."""
-        if len(crops_rgb) == 0:
-            return torch.zeros(0, len(self.classes))
-        return self.model(preprocess(crops_rgb).to(self.device)).float().cpu()[:, _TO_OURS]
-
-    def predict(self, crops_rgb: np.ndarray) -> np.ndarray:
-        """Class probabilities ``[N, 7]`` (float32, rows sum to 1) in ``EXPRESSION_CLASSES`` order."""
-        return torch.softmax(self.logits(crops_rgb), dim=-1).numpy()
+    prepare = staticmethod(preprocess)
+    columns = _TO_OURS
 
     @staticmethod
     def crops(frames: Frames, track: FaceTrack) -> tuple[np.ndarray, np.ndarray]:
