@@ -1,6 +1,13 @@
-"""Compare the embedded backbones (Gemma-3-270M base, SmolLM2-135M-Instruct) before any adapter: speed and chat.
+"""Compare the embedded backbones (Gemma-3-270M, SmolLM2-135M-Instruct): speed and chat, bare or with adapters.
 
-    PYTHONPATH=. nice -n 10 python bench/llm_compare.py --out train/llm_comparison.md
+    PYTHONPATH=. nice -n 10 python bench/llm_compare.py --out train/llm_comparison.md        # base models
+    PYTHONPATH=. python bench/llm_compare.py --adapter runs/starter-cpu/adapter \
+        --adapter runs/starter-cpu-smollm2/adapter --out train/backbone_choice.md          # trained starters
+
+With ``--adapter`` (the starter recipe's adapters, ``bash train/make_starter.sh`` and ``BACKBONE=smollm2 ...``)
+each row is ``affectllm.load(adapter=PATH)`` in float32 (the CPU default, LoRA merged as users get it), and the
+held-out table is read from each run's ``report/report.json`` (``train/starter_report.py``: accuracy on the
+held-out speakers, faithfulness, format), so the choice of default rests on the same numbers users would see.
 
 Both go through the public API: ``affectllm.load(model=NAME, dtype=...)`` (the default towers and an untrained
 projector; LoRA starts as an exact identity, so text-only answers are the base LLM's) and the same generate path.
@@ -8,12 +15,13 @@ projector; LoRA starts as an exact identity, so text-only answers are the base L
   ``max_new_tokens`` = N, greedy), from the difference of an N-token and a 1-token run (prefill excluded), median
   of ``--repeats`` interleaved over all rows; beside it the same measure on the bare language model (``model.language_model``) as baseline.
 - chat: ten general questions about emotions, one fresh ``ChatSession`` each (greedy, bf16), answers printed whole.
-Held-out accuracy and faithfulness need the adapters (trained by the starter recipe) and are not measured here.
+Without ``--adapter``, held-out accuracy and faithfulness are not measured (they need each backbone's adapter).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -46,19 +54,32 @@ def _timed_generate(gen_model, batch: dict, n: int) -> float:
     return seconds
 
 
-def load(name: str, dtype: str) -> dict:
-    """One backbone through the public API, with its speed-test prompt encoded once."""
+def load(name: str, dtype: str, adapter: Path | None = None) -> dict:
+    """One backbone (or trained adapter) through the public API, with its speed-test prompt encoded once."""
     import affectllm
 
     t0 = time.perf_counter()
-    model, processor = affectllm.load(model=name, dtype=dtype, device="cpu")
+    if adapter is not None:
+        model, processor = affectllm.load(adapter=str(adapter), dtype=dtype, device="cpu")
+        name = model.config.text_model
+    else:
+        model, processor = affectllm.load(model=name, dtype=dtype, device="cpu")
     load_s = time.perf_counter() - t0
     batch = dict(processor([[{"role": "user", "content": QUESTIONS[0]}]], add_generation_prompt=True))
     llm = model.language_model
     return {"name": name, "dtype": dtype, "model": model, "processor": processor, "batch": batch,
             "llm_batch": {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]},
             "load_s": load_s, "prompt_tokens": int(batch["input_ids"].shape[1]),
-            "llm_params_m": sum(p.numel() for p in llm.parameters()) / 1e6, "times": {}}
+            "llm_params_m": sum(p.numel() for p in llm.parameters()) / 1e6, "times": {},
+            "adapter": adapter, "heldout": heldout_report(adapter)}
+
+
+def heldout_report(adapter: Path | None) -> dict | None:
+    """The starter report of the run that made ``adapter`` (RUN/report/report.json beside RUN/adapter), if any."""
+    if adapter is None:
+        return None
+    path = Path(adapter).parent / "report" / "report.json"
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def measure_speed(rows: list[dict], n: int, repeats: int) -> None:
@@ -102,14 +123,49 @@ def chat(rows: list[dict], max_new_tokens: int, after_each=None) -> None:
             after_each()
 
 
+def heldout_table(rows: list[dict]) -> list[str]:
+    """Per backbone: the held-out speakers' macro accuracy (final labels, anchored and the LLM's own) beside the
+    experts, chance and majority of the same clips; faithfulness; format; seconds per clip of the evaluation."""
+    have = [r for r in rows if r.get("heldout")]
+    if not have:
+        return []
+    lines = ["## Held-out speakers (from each run's starter report)", "",
+             "Macro top-1 over RAVDESS, EmoDB and CASIA on the held-out speakers' clips (never trained on); "
+             "`anchored` = what users get (first label = the fused top class), `LLM's own` = `anchor_labels=False`.",
+             "", "| backbone | clips | chance | majority | voice | fused | final (anchored) | final (LLM's own) "
+             "| faithful (anchored / own) | format (anchored / own) | eval s per clip | train s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in have:
+        h = r["heldout"]
+        q, m = h["quality"], h["quality"]["macro"]
+        train_s = (h.get("timings_s", {}).get("train") or {}).get("wall", "n/a")
+        lines.append(
+            f"| {r['name']} | {q['clips']} | {m['chance']:.3f} | {m['majority']:.3f} | {m['voice']:.3f} | "
+            f"{m['fused']:.3f} | {m['final_anchored']:.3f} | {m['final_llm']:.3f} | "
+            f"{q['faithful_rate_anchored']:.3f} / {q['faithful_rate_llm']:.3f} | "
+            f"{q['follows_format_anchored']:.3f} / {q['follows_format_llm']:.3f} | "
+            f"{h['eval_wall_s'] / max(q['clips'], 1):.1f} | {train_s} |")
+    lines += ["", "Per corpus (final labels, LLM's own / anchored):", ""]
+    for r in have:
+        per = r["heldout"]["quality"]["per_corpus"]
+        lines.append(f"- {r['name']}: " + "; ".join(
+            f"{c} {v['final_llm']:.3f} / {v['final_anchored']:.3f} (voice {v['voice']:.3f}, fused {v['fused']:.3f}, "
+            f"chance {v['chance']:.3f}, majority {v['majority']:.3f})" for c, v in per.items()))
+    return [*lines, ""]
+
+
 def render(rows: list[dict], args: argparse.Namespace) -> str:
-    lines = ["# Language-model backbones compared (no adapters)", "",
-             "Reproduce: `PYTHONPATH=. nice -n 10 python bench/llm_compare.py --out train/llm_comparison.md"
+    trained = any(r.get("adapter") for r in rows)
+    command = ("PYTHONPATH=. python bench/llm_compare.py "
+               + " ".join(f"--adapter {r['adapter']}" for r in rows if r.get("adapter"))
+               if trained else "PYTHONPATH=. nice -n 10 python bench/llm_compare.py")
+    lines = [f"# Language-model backbones compared ({'trained starter adapters' if trained else 'no adapters'})", "",
+             f"Reproduce: `{command} --out {args.out}"
              f" --tokens {args.tokens} --repeats {args.repeats} --max-new-tokens {args.max_new_tokens}`", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores (shared with other jobs: 1-min load average "
              f"{os.getloadavg()[0]:.1f} at the end of the run), torch {torch.__version__}, "
              f"{torch.get_num_threads()} threads. Speeds on a shared machine are noisy; compare rows of this run only.",
-             "", "## Decode speed", ""]
+             "", *heldout_table(rows), "## Decode speed", ""]
     if os.getloadavg()[0] > (os.cpu_count() or 1):
         lines += ["**Warning: the machine was oversubscribed (load average above the core count): these speeds "
                   "measure contention with other jobs, not the models; rerun on an idle machine.**", ""]
@@ -141,6 +197,8 @@ def render(rows: list[dict], args: argparse.Namespace) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--backbones", nargs="+", default=list(BACKBONES))
+    ap.add_argument("--adapter", type=Path, action="append", default=[],
+                    help="a trained adapter folder (repeat per backbone); replaces --backbones, float32 only")
     ap.add_argument("--tokens", type=int, default=32, help="new tokens per speed run")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--max-new-tokens", type=int, default=128, help="per chat answer")
@@ -148,7 +206,13 @@ def main() -> None:
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     torch.manual_seed(0)
-    rows = [load(name, dtype) for name in args.backbones for dtype in ("float32", "bfloat16")]
+    if args.adapter:
+        for a in args.adapter:
+            if not (a / "config.json").is_file():
+                ap.error(f"{a}: not an adapter folder (no config.json); train one with bash train/make_starter.sh")
+        rows = [load("", "float32", adapter=a) for a in args.adapter]
+    else:
+        rows = [load(name, dtype) for name in args.backbones for dtype in ("float32", "bfloat16")]
     measure_speed(rows, args.tokens, args.repeats)
     for r in rows:
         print(f"{r['name']} {r['dtype']}: {r['tok_s']:.1f} tok/s (bare LLM {r['tok_s_bare_llm']:.1f})", flush=True)
@@ -160,7 +224,8 @@ def main() -> None:
 
     write()
     if not args.no_chat:
-        chat([r for r in rows if r["dtype"] == "bfloat16"], args.max_new_tokens, after_each=write)
+        chat([r for r in rows if r["dtype"] == ("float32" if args.adapter else "bfloat16")], args.max_new_tokens,
+             after_each=write)
     print(render(rows, args))
     write()
 
