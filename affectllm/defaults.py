@@ -13,8 +13,10 @@ from __future__ import annotations
 from affectllm.configuration_affectllm import AffectLLMConfig
 
 DEFAULT_TEXT_MODEL = "registry:gemma-3-270m"
-# Selectable embedded backbones: ``affectllm.load(model="smollm2")``, ``--model smollm2``,
-# ``affectllm models prepare --llm smollm2``. Compared in train/llm_comparison.md (bench/llm_compare.py).
+# Selectable embedded backbones: ``affectllm.load(model="smollm2")``, ``--model smollm2`` (each name loads its
+# shipped starter adapter, ``affectllm.loading.STARTERS``; the values below are the bare backbones),
+# ``affectllm models prepare --llm smollm2``. Compared bare in train/llm_comparison.md and with their trained
+# starters in train/backbone_choice.md (bench/llm_compare.py), which says why Gemma is the default.
 LLM_BACKBONES = {"gemma": DEFAULT_TEXT_MODEL, "smollm2": "registry:smollm2-135m-instruct"}
 DEFAULT_WHISPER = "base"
 DEFAULT_PROMPT = ("Which emotions does the person in this clip show, and why? Answer with labels, valence, arousal "

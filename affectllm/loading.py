@@ -1,8 +1,9 @@
 """Loading a model with its processor: the one loader behind ``affectllm.load`` and every CLI command.
 
 ``load(model=None)`` gives the embedded default (the shipped starter adapter when present, else the untrained
-default configuration); ``model`` may name an AffectLLM checkpoint folder or a causal-LM id/path to put under
-the default towers; ``adapter`` names a checkpoint to load on top of ``model``. Whether the trainable parts
+default configuration); ``model`` may name an embedded backbone (``gemma``, ``smollm2``: its shipped starter
+adapter, see ``STARTERS``), an AffectLLM checkpoint folder, or a causal-LM id/path to put under the default
+towers untrained (``registry:smollm2-135m-instruct`` for the bare backbone); ``adapter`` names a checkpoint to load on top of ``model``. Whether the trainable parts
 were trained is the checkpoint's declared ``config.trained``, not something decided here.
 """
 
@@ -14,6 +15,19 @@ from pathlib import Path
 import torch
 
 STARTER_DIR = Path(__file__).parent / "assets" / "starter"
+# The starter adapter trained for each embedded backbone by train/make_starter.sh (BACKBONE=...).
+STARTERS = {"gemma": STARTER_DIR, "smollm2": STARTER_DIR.parent / "starter-smollm2"}
+
+
+def shipped_starter(model: str | None) -> Path | None:
+    """The shipped starter for ``model`` (None: the default; a backbone name), unless a local folder of that
+    name exists (a path the user means) or the adapter is absent."""
+    if model is None:
+        return STARTER_DIR if is_checkpoint(STARTER_DIR) else None
+    path = STARTERS.get(model.lower())
+    if path is None or Path(model).exists() or not is_checkpoint(path):
+        return None
+    return path
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -59,8 +73,9 @@ def load(model: str | None = None, adapter: str | None = None, device: str = "au
     refuse_pickled_weights(model, "--model")
     refuse_pickled_weights(adapter, "--adapter")
     ckpt = adapter or (model if model is not None and is_checkpoint(model) else None)
-    if ckpt is None and model is None and is_checkpoint(STARTER_DIR):
-        ckpt = STARTER_DIR
+    starter = shipped_starter(model) if ckpt is None else None
+    if starter is not None:
+        ckpt, model = starter, None  # the starter's config names its backbone
     if ckpt is not None:
         text_model = model if (model is not None and not is_checkpoint(model)) else None
         m, proc = load_checkpoint(ckpt, dtype=dt, quantization=quantization, text_model=text_model)

@@ -9,7 +9,7 @@ each row is ``affectllm.load(adapter=PATH)`` in float32 (the CPU default, LoRA m
 held-out table is read from each run's ``report/report.json`` (``train/starter_report.py``: accuracy on the
 held-out speakers, faithfulness, format), so the choice of default rests on the same numbers users would see.
 
-Both go through the public API: ``affectllm.load(model=NAME, dtype=...)`` (the default towers and an untrained
+Both go through the public API: ``affectllm.load(model=LLM_BACKBONES[NAME], dtype=...)`` (the default towers and an untrained
 projector; LoRA starts as an exact identity, so text-only answers are the base LLM's) and the same generate path.
 - speed: decode tokens/s of ``model.generate`` on one chat prompt, fixed length (``min_new_tokens`` =
   ``max_new_tokens`` = N, greedy), from the difference of an N-token and a 1-token run (prefill excluded), median
@@ -63,7 +63,9 @@ def load(name: str, dtype: str, adapter: Path | None = None) -> dict:
         model, processor = affectllm.load(adapter=str(adapter), dtype=dtype, device="cpu")
         name = model.config.text_model
     else:
-        model, processor = affectllm.load(model=name, dtype=dtype, device="cpu")
+        from affectllm.defaults import LLM_BACKBONES
+
+        model, processor = affectllm.load(model=LLM_BACKBONES[name], dtype=dtype, device="cpu")  # bare backbone
     load_s = time.perf_counter() - t0
     batch = dict(processor([[{"role": "user", "content": QUESTIONS[0]}]], add_generation_prompt=True))
     llm = model.language_model

@@ -1,7 +1,7 @@
 """Build the starter instruction set: real corpora split by speaker, the labelled faces, a few marked synthetic rows.
 
     python instruct_data/build_starter.py --voice-head FOLD_HEAD [--corpora ../shared/corpora] [--out DIR]
-        [--max-train-rows 200] [--max-heldout-rows 54] [--synthetic 16] [--limit N]
+        [--max-train-rows 200] [--max-heldout-rows 54] [--synthetic 16] [--face-speech 8] [--limit N]
 
 Writes DIR/train.jsonl, DIR/heldout.jsonl and DIR/composition.json (default DIR:
 ``$AFFECTLLM_HOME/instruct/starter``). Held-out rows are the clips of one speaker fold
@@ -10,7 +10,9 @@ Writes DIR/train.jsonl, DIR/heldout.jsonl and DIR/composition.json (default DIR:
 a grounded report composed from the cues measured on the clip (``affectllm.instruct.grounded``) by the same
 experts the model sees at inference, with ``--voice-head``: a voice head trained WITHOUT the held-out speakers
 (``train/train_voice_expert.py --fold-head 0``), so no cue comes from a head that heard a held-out label.
-What is synthetic is recorded per row (``meta.synthetic``).
+What is synthetic is recorded per row (``meta.synthetic``): espeak rows, and the ``corpus+face`` rows that pair a
+labelled face photo with a training speaker's clip of the same class (``--face-speech`` per face) so the
+explanation learns to cite the face when there is one.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ from pathlib import Path
 from affectllm.defaults import DEFAULT_PROMPT
 from affectllm.instruct.grounded import EMOTIONS, grounded_explanation, grounded_report
 from affectllm.instruct.io import write_jsonl
-from affectllm.instruct.starter import corpus_samples, face_samples, synthetic_samples
+from affectllm.instruct.starter import corpus_samples, face_samples, face_speech_samples, synthetic_samples
 from affectllm.paths import cache_dir, shared_dir
 
 PLACEHOLDER = {"audio": "<audio>", "video": "<video>", "image": "<image>"}
-MAX_TRAIN_ROWS = 200  # + 4 faces + 16 synthetic = 220 rows: ~1.3 epochs of 70 steps x 4 (train/configs/starter-cpu.yaml)
+MAX_TRAIN_ROWS = 200  # + 4 faces + 32 face+speech + 16 synthetic = 252 rows: ~1.3 epochs of 80 steps x 4
 MAX_HELDOUT_ROWS = 54  # ~18 per corpus, 2-3 clips per (corpus, class) cell of the held-out speakers
 SYNTHETIC_ROWS = 16
+FACE_SPEECH_ROWS = 8  # per labelled face photo (4): 32 rows with face, voice and words together
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-train-rows", type=int, default=MAX_TRAIN_ROWS)
     parser.add_argument("--max-heldout-rows", type=int, default=MAX_HELDOUT_ROWS)
     parser.add_argument("--synthetic", type=int, default=SYNTHETIC_ROWS, help="synthetic training rows kept")
+    parser.add_argument("--face-speech", type=int, default=FACE_SPEECH_ROWS,
+                        help="videos per labelled face photo with a same-class training-speaker clip's speech")
     parser.add_argument("--limit", type=int, default=None,
                         help="smoke run: at most N train and N held-out corpus rows, 1 face, 1 synthetic row")
     parser.add_argument("--seed", type=int, default=0)
@@ -59,8 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or cache_dir("instruct", "starter")
     out.mkdir(parents=True, exist_ok=True)
     max_train, max_held, n_synth = args.max_train_rows, args.max_heldout_rows, args.synthetic
+    per_face = args.face_speech
     if args.limit is not None:
         max_train, max_held, n_synth = min(max_train, args.limit), min(max_held, args.limit), min(n_synth, 1)
+        per_face = min(per_face, 1)
 
     from affectllm.perception.pipeline import Experts, perceive
     from affectllm.perception.voice import VoiceExpert
@@ -69,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     experts._voice = VoiceExpert.load(args.voice_head)  # never heard the held-out speakers
     real, split_info = corpus_samples(corpora, max_train, max_held, args.seed)
     faces = list(face_samples(args.shared, out))[: 1 if args.limit is not None else None]
-    samples = [*real, *faces, *synthetic_samples(out, args.shared, n_synth)]
+    paired = face_speech_samples(args.shared, real, out / "videos", per_face)[: 1 if args.limit is not None else None]
+    samples = [*real, *faces, *paired, *synthetic_samples(out, args.shared, n_synth)]
     rows: dict[str, list[dict]] = {"train": [], "heldout": []}
     t0 = time.perf_counter()
     for i, s in enumerate(samples):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Re-create the starter adapter from scratch on 2 CPU cores, one command (needs ../shared/corpora and espeak-ng):
-#   bash train/make_starter.sh                      # Gemma-3-270M; installs into affectllm/assets/starter
-#   BACKBONE=smollm2 bash train/make_starter.sh     # SmolLM2-135M-Instruct, same data, runs/starter-cpu-smollm2 only
+#   bash train/make_starter.sh                      # Gemma-3-270M (the default); installs into affectllm/assets/starter
+#   BACKBONE=smollm2 bash train/make_starter.sh     # SmolLM2-135M-Instruct, same data; installs into
+#                                                   # affectllm/assets/starter-smollm2 (`--model smollm2`)
 #   SMOKE=1 bash train/make_starter.sh              # every stage end to end on ~8 rows and 2 steps (proves the recipe)
 # Stages (wall times written to RUN/timings.json and the report):
 #   1. Whisper-encoder features of every corpus clip, cached once ($AFFECTLLM_HOME/voice_expert; ~12 min the first time)
@@ -9,8 +10,9 @@
 #   3. the instruction set: corpus rows split by speaker, balanced cap, faces, a few synthetic rows; cues measured
 #      with that fold head (reused when it exists: REBUILD=1 to redo; both backbones train on the same file)
 #   4. the LLM stage (train/configs/starter-cpu[-smollm2].yaml)
-#   5. the report on the held-out speakers (train/starter_report.py), then the install (INSTALL=1; default only
-#      for a full Gemma run)
+#   5. the report on the held-out speakers (train/starter_report.py), then the install (INSTALL=1; the default
+#      for a full run, INSTALL=0 keeps the shipped adapter)
+# Measured on 2 idle cores (Gemma, features already cached): build 460 s, train 1401 s, report 800 s: 45 min.
 # Env: BACKBONE=gemma|smollm2, SMOKE=1, REBUILD=1, INSTALL=0|1, PY=python, AFFECTLLM_HOME.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,8 +23,9 @@ SMOKE=${SMOKE:-0}
 HOME_DIR="${AFFECTLLM_HOME:-$HOME/.cache/affectllm}"
 CORPORA=${CORPORA:-../shared/corpora}
 case "$BACKBONE" in
-  gemma) CONFIG=train/configs/starter-cpu.yaml; RUN=runs/starter-cpu ;;
-  smollm2) CONFIG=train/configs/starter-cpu-smollm2.yaml; RUN=runs/starter-cpu-smollm2 ;;
+  gemma) CONFIG=train/configs/starter-cpu.yaml; RUN=runs/starter-cpu; DEST=affectllm/assets/starter ;;
+  smollm2) CONFIG=train/configs/starter-cpu-smollm2.yaml; RUN=runs/starter-cpu-smollm2
+    DEST=affectllm/assets/starter-smollm2 ;;
   *) echo "BACKBONE=$BACKBONE: use gemma or smollm2" >&2; exit 2 ;;
 esac
 [ -f "$CORPORA/labels.csv" ] || { echo "$CORPORA/labels.csv: missing; set CORPORA=path/to/shared/corpora" >&2; exit 1; }
@@ -31,8 +34,7 @@ if [ "$SMOKE" = 1 ]; then
   DATA="$HOME_DIR/instruct/starter-smoke"; RUN="runs/starter-smoke-$BACKBONE"
   BUILD_ARGS=(--limit 8); TRAIN_ARGS=(train.max_steps=2 train.save_every=1000 optim.warmup_steps=0); INSTALL=${INSTALL:-0}
 else
-  DATA="$HOME_DIR/instruct/starter"; BUILD_ARGS=(); TRAIN_ARGS=()
-  if [ "$BACKBONE" = gemma ]; then INSTALL=${INSTALL:-1}; else INSTALL=${INSTALL:-0}; fi
+  DATA="$HOME_DIR/instruct/starter"; BUILD_ARGS=(); TRAIN_ARGS=(); INSTALL=${INSTALL:-1}
 fi
 HEAD="$DATA/voice_head_fold0.safetensors"
 command -v espeak-ng >/dev/null || { echo "espeak-ng is needed for the synthetic rows: apt-get install espeak-ng" >&2; exit 1; }
@@ -72,10 +74,10 @@ stage report "$PY" train/starter_report.py --adapter "$RUN/adapter" --heldout "$
   --voice-head "$HEAD" --run "$RUN" --composition "$DATA/composition.json" --out "$RUN/report" --timings "$TIMES"
 echo "== total $(( $(date +%s) - T0 )) s; report: $RUN/report/REPORT.md"
 if [ "$INSTALL" = 1 ]; then
-  rm -rf affectllm/assets/starter && mkdir -p affectllm/assets/starter
-  cp "$RUN"/adapter/*.json "$RUN"/adapter/*.safetensors affectllm/assets/starter/
-  cp "$RUN"/report/REPORT.md "$RUN"/report/report.json "$RUN"/report/*.png affectllm/assets/starter/
-  echo "starter adapter written to affectllm/assets/starter"
+  rm -rf "$DEST" && mkdir -p "$DEST"
+  cp "$RUN"/adapter/*.json "$RUN"/adapter/*.safetensors "$DEST"/
+  cp "$RUN"/report/REPORT.md "$RUN"/report/report.json "$RUN"/report/*.png "$DEST"/
+  echo "starter adapter written to $DEST"
 else
-  echo "not installed (INSTALL=1 copies $RUN/adapter into affectllm/assets/starter)"
+  echo "not installed (INSTALL=1 copies $RUN/adapter into $DEST)"
 fi

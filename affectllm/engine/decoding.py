@@ -42,6 +42,11 @@ class RepetitionGuard:
     min_span: int = 32
 
     def looping(self, ids: Sequence[int]) -> bool:
+        return self.repeated_tail(ids) > 0
+
+    def repeated_tail(self, ids: Sequence[int]) -> int:
+        """How many trailing tokens are extra copies of the loop (0: not looping); the decoder drops them,
+        so a stopped row keeps one copy of the phrase, not n."""
         n = len(ids)
         for p in range(1, min(self.max_period, n // self.min_repeats) + 1):
             if ids[-1] != ids[-1 - p] if n > p else True:
@@ -49,8 +54,8 @@ class RepetitionGuard:
             reps = max(self.min_repeats, math.ceil(self.min_span / p))
             span = p * reps
             if span <= n and list(ids[-span:]) == list(ids[-p:]) * reps:
-                return True
-        return False
+                return span - p
+        return 0
 
 
 @dataclass
@@ -206,9 +211,14 @@ def decode(model: Any, tokenizer: Any, batch: dict[str, Any], settings: Generati
                     if ready > emitted[i]:
                         on_text(i, text[emitted[i]:ready])
                         emitted[i] = ready
-            if unfinished[i] and s.repetition_guard is not None and s.repetition_guard.looping(rows[i]):
+            extra = (s.repetition_guard.repeated_tail(rows[i])
+                     if unfinished[i] and s.repetition_guard is not None else 0)
+            if extra:  # keep one copy of the loop (a streamed row has already shown the copies)
                 reasons[i] = "repetition"
                 unfinished[i] = False
+                del rows[i][-extra:]
+                if watch_text:
+                    texts[i] = tokenizer.decode(rows[i], skip_special_tokens=True, clean_up_tokenization_spaces=False)
         if not bool(unfinished.any()) or step == s.max_new_tokens - 1:
             break
         mask = torch.cat([mask, mask.new_ones(n_rows, 1)], dim=1)  # [B, L + step + 1]

@@ -7,7 +7,10 @@ synthetic clips made here and marked ``synthetic`` in every row:
 - ``espeak``: English sentences written for each emotion, spoken by espeak-ng with emotion-typical rate,
   pitch and loudness (the words carry the emotion; prosody carries arousal);
 - ``espeak+face``: short videos pairing a labelled face photo (still frames) with a synthetic sentence of the
-  same emotion.
+  same emotion;
+- ``corpus+face``: the same face photos paired with a real training-speaker corpus clip of the same class, so
+  the language model sees face, voice and words measured together and learns to cite all three (the corpora
+  are audio only, and the only labelled faces offline are the four photos).
 
 Each row's target is ``grounded_report``: labels, valence, arousal and an explanation composed from the cues
 the experts measured on that clip. Held-out rows (the clips of held-out speakers) are never trained on.
@@ -208,6 +211,26 @@ def corpus_samples(corpora: Path, max_train: int | None, max_heldout: int | None
     return out, info
 
 
+def face_speech_samples(shared: Path, corpus: list[StarterSample], out_dir: Path,
+                        per_face: int) -> list[StarterSample]:
+    """Up to ``per_face`` videos per labelled face photo, each with the speech of a training-speaker corpus clip of
+    the same class (corpora taken in turn); marked synthetic (a composite of two real recordings)."""
+    if per_face <= 0:
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out: list[StarterSample] = []
+    for label, face in face_crops(shared).items():
+        same_class = [s for s in corpus if s.split == "train" and s.label == label]
+        for s in take_in_turn(same_class, lambda x: x.source, per_face):
+            sid = f"face-{label}-{s.id}"
+            path = out_dir / f"{sid}.mp4"
+            if not path.exists():
+                write_face_video(face, s.path, path)
+            out.append(StarterSample(sid, "video", path, label, "corpus+face", "train", True,
+                                     {**s.meta, "face": f"emotion_classification.jpg:{label}", "speech": s.id}))
+    return out
+
+
 def synthetic_samples(out_dir: Path, shared: Path, n: int) -> list[StarterSample]:
     """``n`` synthetic training rows (espeak speech and face videos, one class after another); none held out.
 
@@ -218,14 +241,19 @@ def synthetic_samples(out_dir: Path, shared: Path, n: int) -> list[StarterSample
         return []
     speech = [s for s in synth_speech(out_dir / "espeak") if s.split == "train"]
     videos = [v for v in synth_face_videos(shared, speech, out_dir / "videos") if v.split == "train"]
-    by_class: dict[str, list[StarterSample]] = {}
-    for s in [*videos, *speech]:  # videos first: faces are what the corpora cannot teach
-        by_class.setdefault(s.label, []).append(s)
+    return take_in_turn([*videos, *speech], lambda x: x.label, n)  # videos first: faces are what corpora lack
+
+
+def take_in_turn(samples: list[StarterSample], group, n: int) -> list[StarterSample]:
+    """Up to ``n`` samples, one from each group (sorted by name) in turn, each group in its given order."""
+    groups: dict[str, list[StarterSample]] = {}
+    for s in samples:
+        groups.setdefault(group(s), []).append(s)
     picked: list[StarterSample] = []
-    while len(picked) < n and any(by_class.values()):
-        for label in sorted(by_class):
-            if by_class[label] and len(picked) < n:
-                picked.append(by_class[label].pop(0))
+    while len(picked) < n and any(groups.values()):
+        for name in sorted(groups):
+            if groups[name] and len(picked) < n:
+                picked.append(groups[name].pop(0))
     return picked
 
 

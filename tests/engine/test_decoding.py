@@ -160,9 +160,14 @@ def test_repetition_guard_stops_a_loop():
     guarded = decode(model, processor.tokenizer, batch, GenerationSettings(max_new_tokens=80))[0]
     assert guarded.finish_reason == "repetition" and len(guarded.token_ids) <= 40
     assert guarded.token_ids == looped.token_ids[: len(guarded.token_ids)]
+    tail = guarded.token_ids[-1]  # one copy of the loop is kept, the repeats are dropped from tokens and text
+    assert guarded.token_ids.count(tail) < 4
+    assert guarded.text == processor.tokenizer.decode(guarded.token_ids, skip_special_tokens=True)
     guard = RepetitionGuard()
     assert guard.looping([1, 2, 3, 4, 5, 6, 7, 8] * 4) and not guard.looping(list(range(60)))
     assert not guard.looping([5] * 31) and guard.looping([9] + [5] * 32)
+    assert guard.repeated_tail([0, 1, 2, 3, 4, 5, 6, 7, 8] + [1, 2, 3, 4, 5, 6, 7, 8] * 3) == 24
+    assert guard.repeated_tail([9] + [5] * 32) == 31 and guard.repeated_tail(list(range(60))) == 0
 
 
 def test_sampling_is_seeded_and_logits_processors_apply(qwen):

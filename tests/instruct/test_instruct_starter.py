@@ -54,3 +54,22 @@ def test_face_samples_are_real_labelled_training_images(shared, tmp_path):
     samples = list(face_samples(shared, tmp_path))
     assert {s.label for s in samples} == {"surprised", "happy", "sad", "angry"}
     assert all(s.kind == "image" and s.split == "train" and not s.synthetic and s.path.is_file() for s in samples)
+
+
+def test_face_speech_rows_pair_a_face_with_same_class_training_speech_only(shared, tmp_path):
+    import av
+
+    from affectllm.instruct.starter import StarterSample, face_speech_samples
+
+    wav = shared / "media" / "ravdess" / "01-01-03-01-01-01-01_audio.wav"  # RAVDESS code 03 = happy
+    corpus = [StarterSample("r-happy", "audio", wav, "happy", "ravdess", "train", False, {"speaker": "s1"}),
+              StarterSample("r-happy-held", "audio", wav, "happy", "ravdess", "heldout", False, {"speaker": "s9"}),
+              StarterSample("r-calm", "audio", wav, "calm", "ravdess", "train", False, {"speaker": "s1"})]
+    rows = face_speech_samples(shared, corpus, tmp_path, per_face=3)
+    assert [r.id for r in rows] == ["face-happy-r-happy"]  # held-out speech and classes without a face: never
+    r = rows[0]
+    assert (r.kind, r.label, r.split, r.synthetic, r.source) == ("video", "happy", "train", True, "corpus+face")
+    assert r.meta["speech"] == "r-happy" and r.meta["speaker"] == "s1"
+    with av.open(str(r.path)) as c:
+        assert c.streams.video and c.streams.audio
+        assert abs(float(c.duration) / 1e6 - __import__("soundfile").info(str(wav)).duration) < 0.5

@@ -1,0 +1,30 @@
+"""Each embedded backbone ships its own trained starter adapter, and ``affectllm.load`` picks it by name."""
+
+from __future__ import annotations
+
+import json
+
+from affectllm.defaults import LLM_BACKBONES
+from affectllm.loading import STARTER_DIR, STARTERS, is_checkpoint, shipped_starter
+
+
+def test_every_backbone_has_a_trained_starter_for_its_own_backbone():
+    assert set(STARTERS) == set(LLM_BACKBONES)
+    for name, path in STARTERS.items():
+        assert is_checkpoint(path), f"{path}: no starter for {name}; make it with BACKBONE={name} bash train/make_starter.sh"
+        cfg = json.loads((path / "config.json").read_text())
+        assert cfg["trained"] is True and cfg["text_model"] == LLM_BACKBONES[name]
+        report = json.loads((path / "report.json").read_text())
+        q = report["quality"]  # the held-out speakers' numbers the README quotes
+        assert q["macro"]["final_anchored"] >= max(q["macro"]["voice"], 0.55)
+        assert q["macro"]["final_anchored"] > q["macro"]["majority"] > 0
+
+
+def test_shipped_starter_resolution(tmp_path, monkeypatch):
+    assert shipped_starter(None) == STARTER_DIR
+    assert shipped_starter("smollm2") == STARTERS["smollm2"] and shipped_starter("SmolLM2") == STARTERS["smollm2"]
+    assert shipped_starter("registry:smollm2-135m-instruct") is None  # the bare backbone, untrained parts
+    assert shipped_starter("Qwen/Qwen2.5-0.5B-Instruct") is None
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "gemma").mkdir()
+    assert shipped_starter("gemma") is None  # a local folder of that name is what the user means
