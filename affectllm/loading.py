@@ -53,6 +53,14 @@ def is_checkpoint(path: str | Path) -> bool:
     return cfg.is_file() and json.loads(cfg.read_text()).get("model_type") == "affectllm"
 
 
+def source_name(ckpt: str | Path | None, model: str | None, starter: Path | None) -> str:
+    """What records and the server call the loaded model: ``embedded-default`` / ``embedded-smollm2`` for a
+    shipped starter (never the install path), else the checkpoint or model as given."""
+    if starter is not None:
+        return "embedded-default" if starter == STARTER_DIR else f"embedded-{(model or '').lower()}"
+    return str(ckpt or model or "embedded-default")
+
+
 def load(model: str | None = None, adapter: str | None = None, device: str = "auto", dtype: str = "auto",
          quantization: str | None = None, merge_lora: bool = True):
     """Load ``(model, processor)`` for inference (see the module docstring for what ``model`` and ``adapter`` name).
@@ -74,6 +82,7 @@ def load(model: str | None = None, adapter: str | None = None, device: str = "au
     refuse_pickled_weights(adapter, "--adapter")
     ckpt = adapter or (model if model is not None and is_checkpoint(model) else None)
     starter = shipped_starter(model) if ckpt is None else None
+    name = source_name(ckpt, model, starter)
     if starter is not None:
         ckpt, model = starter, None  # the starter's config names its backbone
     if ckpt is not None:
@@ -96,5 +105,5 @@ def load(model: str | None = None, adapter: str | None = None, device: str = "au
     m.eval()
     if merge_lora:
         m.merge_lora()
-    m.source_name = str(ckpt or model or "embedded-default")
+    m.source_name = name
     return m, proc

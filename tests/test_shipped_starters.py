@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from affectllm.defaults import LLM_BACKBONES
-from affectllm.loading import STARTER_DIR, STARTERS, is_checkpoint, shipped_starter
+from affectllm.loading import STARTER_DIR, STARTERS, is_checkpoint, shipped_starter, source_name
 
 
 def test_every_backbone_has_a_trained_starter_for_its_own_backbone():
@@ -28,3 +28,10 @@ def test_shipped_starter_resolution(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "gemma").mkdir()
     assert shipped_starter("gemma") is None  # a local folder of that name is what the user means
+
+
+def test_a_shipped_starter_is_named_not_located():
+    assert source_name(None, None, STARTER_DIR) == "embedded-default"
+    assert source_name(None, "SmolLM2", STARTERS["smollm2"]) == "embedded-smollm2"
+    assert source_name("runs/x/adapter", None, None) == "runs/x/adapter"
+    assert source_name(None, None, None) == "embedded-default"
