@@ -3,8 +3,9 @@
 ``load(model=None)`` gives the embedded default (the shipped starter adapter when present, else the untrained
 default configuration); ``model`` may name an embedded backbone (``gemma``, ``smollm2``: its shipped starter
 adapter, see ``STARTERS``), an AffectLLM checkpoint folder, or a causal-LM id/path to put under the default
-towers untrained (``registry:smollm2-135m-instruct`` for the bare backbone); ``adapter`` names a checkpoint to load on top of ``model``. Whether the trainable parts
-were trained is the checkpoint's declared ``config.trained``, not something decided here.
+towers untrained (``registry:smollm2-135m-instruct`` for the bare backbone); ``adapter`` names a checkpoint to
+load on top of ``model``. Whether the trainable parts were trained is the checkpoint's declared
+``config.trained``, not something decided here.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -244,7 +244,8 @@ def synthetic_samples(out_dir: Path, shared: Path, n: int) -> list[StarterSample
     return take_in_turn([*videos, *speech], lambda x: x.label, n)  # videos first: faces are what corpora lack
 
 
-def take_in_turn(samples: list[StarterSample], group, n: int) -> list[StarterSample]:
+def take_in_turn(samples: list[StarterSample], group: Callable[[StarterSample], str],
+                 n: int) -> list[StarterSample]:
     """Up to ``n`` samples, one from each group (sorted by name) in turn, each group in its given order."""
     groups: dict[str, list[StarterSample]] = {}
     for s in samples:
