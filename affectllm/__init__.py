@@ -12,18 +12,22 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+from affectllm.utils.moved import install as _install_moved
+
+_install_moved()  # old module paths (affectllm.modeling_affectllm, ...) keep working
+
 _LAZY = {
     "load": "affectllm.api",
     "predict": "affectllm.api",
     "generate_reports": "affectllm.api",
-    "AffectLLMConfig": "affectllm.configuration_affectllm",
-    "AffectLLMForConditionalGeneration": "affectllm.modeling_affectllm",
-    "AffectLLMProcessor": "affectllm.processing_affectllm",
+    "AffectLLMConfig": "affectllm.model.configuration_affectllm",
+    "AffectLLMForConditionalGeneration": "affectllm.model.modeling_affectllm",
+    "AffectLLMProcessor": "affectllm.model.processing_affectllm",
     "EmotionReport": "affectllm.report",
     "parse_report": "affectllm.report",
     "format_report": "affectllm.report",
-    "save_checkpoint": "affectllm.checkpoint",
-    "load_checkpoint": "affectllm.checkpoint",
+    "save_checkpoint": "affectllm.model.checkpoint",
+    "load_checkpoint": "affectllm.model.checkpoint",
 }
 
 __all__ = [*_LAZY, "__version__"]

@@ -68,10 +68,10 @@ def load(model: str | None = None, adapter: str | None = None, device: str = "au
 
     ``merge_lora``: fold the LoRA into the LLM's weights (faster decoding; the adapter still saves as before).
     """
-    from affectllm.builder import bind, build_processor, model_from_config
-    from affectllm.checkpoint import load_checkpoint
-    from affectllm.defaults import default_config
-    from affectllm.weights_guard import refuse_pickled_weights
+    from affectllm.model.builder import bind, build_processor, model_from_config
+    from affectllm.model.checkpoint import load_checkpoint
+    from affectllm.model.defaults import default_config
+    from affectllm.utils.weights_guard import refuse_pickled_weights
 
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
@@ -92,7 +92,7 @@ def load(model: str | None = None, adapter: str | None = None, device: str = "au
     else:
         from transformers import AutoTokenizer
 
-        from affectllm.language_model import resolve_text_model
+        from affectllm.model.language_model import resolve_text_model
 
         config = default_config()  # trained=False: projector and LoRA are freshly initialised
         if model is not None:

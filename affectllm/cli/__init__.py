@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from affectllm.quiet import configure_output
+from affectllm.utils.quiet import configure_output
 
 app = typer.Typer(
     name="affectllm",

@@ -31,7 +31,7 @@ def _table(rows: list[dict], title: str, with_action: bool) -> None:
     from rich.table import Table
 
     from affectllm.offline.cachefs import human_size
-    from affectllm.paths import cache_dir
+    from affectllm.utils.paths import cache_dir
 
     table = Table(title=title)
     cols = ("component", "state", "size", "path", "licence") if with_action else (

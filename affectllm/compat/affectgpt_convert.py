@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from affectllm.compat import affectgpt as ag
+from affectllm.model import affectgpt as ag
 
 LORA_PREFIX = "llama_model.base_model.model."
 PROJECTOR_KEYS = ("image_llama_proj", "video_attention_mlp", "affectgpt_proj", "audio_attention_mlp",
@@ -79,7 +79,7 @@ def _sub_config(source: str, published: dict, sub: str | None = None) -> dict:
 
 def skeleton(config):
     """The model on the meta device (no memory, no download): names and shapes of every tensor."""
-    from affectllm.modeling_affectllm import AffectLLMForConditionalGeneration
+    from affectllm.model.modeling_affectllm import AffectLLMForConditionalGeneration
 
     with torch.device("meta"):
         return AffectLLMForConditionalGeneration(config, load_weights=False)
@@ -107,8 +107,8 @@ def convert_checkpoint(checkpoint: str | Path, out: str | Path, vision_model: st
     from safetensors.torch import save_file
     from transformers import AutoTokenizer
 
-    from affectllm.builder import build_processor
-    from affectllm.checkpoint import save_processor
+    from affectllm.model.builder import build_processor
+    from affectllm.model.checkpoint import save_processor
 
     ag.media_template(variant)  # validates the variant
     state = load_affectgpt_state(checkpoint)

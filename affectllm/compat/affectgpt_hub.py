@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from affectllm.compat import affectgpt as ag
+from affectllm.model import affectgpt as ag
 
 MODEL_NAMES = {"affectgpt": "frame", "affectgpt-frame": "frame", "affectgpt-face": "face"}
 # their published run folders: raw frames (README "Inference for Single Video") and OpenFace faces (MER-UniBench)
@@ -42,7 +42,7 @@ def pick_checkpoint(files: list[str], variant: str) -> str:
 def ensure_affectgpt(name: str = "affectgpt") -> Path:
     """The converted folder for ``name`` (affectgpt | affectgpt-frame | affectgpt-face), made on first use."""
     from affectllm.compat.affectgpt_convert import convert_checkpoint
-    from affectllm.paths import cache_dir
+    from affectllm.utils.paths import cache_dir
 
     variant = MODEL_NAMES[name]
     out = Path(cache_dir("affectgpt")) / variant

@@ -119,7 +119,7 @@ class Engine:
 
         changes: dict[str, Any] = {}
         if self.ground_quotes:
-            from affectllm.quote_guard import guard_for
+            from affectllm.report.quote_guard import guard_for
 
             changes["logits_processors"] = (*s.logits_processors, guard_for(self.processor.tokenizer, perceptions))
         if (anchor and self.anchor_labels and not s.answer_prefix and self.renderer.style is None

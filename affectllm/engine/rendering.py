@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from affectllm.media_inputs import MediaItem
+from affectllm.media.item import MediaItem, face_item
 from affectllm.perception.pipeline import Perception, cue_lines
 
 CUE_HEADER = "Observed cues:"
@@ -26,15 +26,6 @@ def with_cues(text: str, lines: list[str]) -> str:
     if not lines:
         return text
     return CUE_HEADER + "\n" + "\n".join(f"- {x}" for x in lines) + "\n\n" + text
-
-
-def face_item(item: MediaItem, crops: Any, times: Any) -> MediaItem:
-    """``item`` with its frames replaced by main-face crops ``[T', 48, 48, 3]`` (None: no face, no vision tokens)."""
-    if crops is None or len(crops) == 0:
-        return MediaItem(item.kind, vision=None, timestamps=None, audio=item.audio, source=item.source,
-                         info=dict(item.info))
-    return MediaItem(item.kind, vision=crops, timestamps=times, audio=item.audio, source=item.source,
-                     info=dict(item.info))
 
 
 def media_item(p: Perception, face_input: bool) -> MediaItem | None:
@@ -77,7 +68,7 @@ class Renderer:
 
     @classmethod
     def for_model(cls, model: Any, processor: Any) -> Renderer:
-        from affectllm.defaults import DEFAULT_PROMPT
+        from affectllm.model.defaults import DEFAULT_PROMPT
 
         return cls(face_input=(processor.vision or {}).get("input") == "faces",
                    use_cues=bool(model.config.use_cues), default_prompt=DEFAULT_PROMPT,
@@ -91,7 +82,7 @@ class Renderer:
         """The content parts of one user turn: media parts, then cue block + question."""
         parts = [part for p in perceptions if (part := media_part(p, self.face_input)) is not None]
         if self.style == "affectgpt":  # its subtitle sentence (the given subtitle, else the ASR) + the question
-            from affectllm.compat.affectgpt import DESCRIBE, user_text
+            from affectllm.model.affectgpt import DESCRIBE, user_text
 
             said = next((p.subtitle or p.transcript for p in perceptions if p.subtitle or p.transcript), None)
             parts.append({"type": "text", "text": user_text((text or "").strip() or DESCRIBE, said)})

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from affectllm.evaluation.resources import WHEEL_FILES
-from affectllm.paths import cache_dir
+from affectllm.utils.paths import cache_dir
 
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com/zeroQiaoba/AffectGPT/master/AffectGPT/emotion_wheel"
 EXPECTED_SHA256 = {

@@ -29,7 +29,7 @@ from affectllm.evaluation.tables import (
     load_cached_tables,
     save_cached_tables,
 )
-from affectllm.paths import cache_dir
+from affectllm.utils.paths import cache_dir
 
 Masks = tuple[int, ...]  # one bit mask per metric, METRICS order
 _ZERO: Masks = (0,) * len(METRICS)

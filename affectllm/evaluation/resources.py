@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from affectllm.evaluation.parsing import PANDAS_NA, parse_list_string
-from affectllm.paths import cache_dir, shared_dir
+from affectllm.utils.paths import cache_dir, shared_dir
 
 WHEEL_FILES = ("format.csv", "synonym.xlsx", "wheel1.xlsx", "wheel2.xlsx", "wheel3.xlsx", "wheel4.xlsx", "wheel5.xlsx")
 N_WHEELS = 5

@@ -136,9 +136,9 @@ def run_task(task: str | Task, model: str | None, data_root: str | os.PathLike[s
     ids = gt_file.ids[:limit] if limit else gt_file.ids
     out = Path(out_dir)
     if responder is None:
-        import affectllm
+        import affectllm.loading
 
-        m, processor = affectllm.load(model=model)
+        m, processor = affectllm.loading.load(model=model)
         responder = ModelResponder(m, processor, prompt=prompt, max_new_tokens=max_new_tokens)
     fingerprint = responder.fingerprint
     thash = task_hash(t)

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from affectllm.paths import cache_dir
+from affectllm.utils.paths import cache_dir
 
 MARKER = "affectllm-prepared.json"  # written last into every converted folder
 

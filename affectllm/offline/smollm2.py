@@ -23,7 +23,7 @@ import torch
 
 from affectllm.offline.cachefs import artefact_lock, atomic_dir, sha256_file
 from affectllm.offline.registry import MissingWheelError, get_component, write_marker
-from affectllm.paths import cache_dir
+from affectllm.utils.paths import cache_dir
 
 COMPONENT = "smollm2-135m-instruct"
 ENDOFTEXT_ID, IM_START_ID, IM_END_ID = 0, 1, 2

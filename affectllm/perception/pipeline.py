@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from affectllm.media_inputs import MediaItem
+from affectllm.media.item import MediaItem
 
 
 @dataclass
@@ -112,7 +112,7 @@ def perceive(source: str | Path | None = None, *, video: Any = None, audio: Any 
             p.duration = float((end or p.duration) - (start or 0.0))
     else:  # arrays given directly
         if image is not None:
-            from affectllm.media_inputs import _load_image
+            from affectllm.media.item import _load_image
 
             p.kind, p.frames, p.timestamps = "image", _load_image(image)[None], np.zeros(1, np.float32)
         if video is not None:

@@ -7,7 +7,7 @@ softmax head gives probabilities over ``BASE_CLASSES``. Why not hook the transcr
 a 3-s clip costs ~10x more there (7.5 s a clip measured on the shared 2 cores), which made extracting training
 features for 1,898 clips infeasible, and train and inference must compute features the same way; the
 real-length pass up to block 2 costs ~0.25 s of one core for a 10-s clip. Valence and arousal are the probability-weighted circumplex
-positions of the classes (``affectllm.instruct.grounded.EMOTIONS``, after Russell 1980).
+positions of the classes (``affectllm.report.grounded.EMOTIONS``, after Russell 1980).
 
 Training (``train/train_voice_expert.py``) computes features with the same functions (``encode_layers``), so
 training and inference see identical numbers. Weights: ``affectllm/assets/voice_expert/voice_head.safetensors``
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from affectllm.instruct.grounded import EMOTIONS
+from affectllm.report.grounded import EMOTIONS
 
 BASE_CLASSES: tuple[str, ...] = tuple(EMOTIONS)  # neutral calm happy sad angry fearful disgusted surprised bored
 HOP = 160  # mel hop (samples at 16 kHz); the encoder's conv stride 2 gives 20 ms a frame

@@ -82,7 +82,7 @@ class Engine:
         """Refuse (400) before queuing: a conversation the chat template rejects, or text over the budget."""
         from jinja2 import TemplateError
 
-        from affectllm.defaults import DEFAULT_PROMPT
+        from affectllm.model.defaults import DEFAULT_PROMPT
 
         msgs = [*job.history, {"role": "user", "content": job.prompt or DEFAULT_PROMPT}]
         try:

@@ -16,7 +16,7 @@ from affectllm.training.config import TrainConfig
 
 def affect_config(cfg: TrainConfig):
     """The AffectLLMConfig a recipe names (no weights touched)."""
-    from affectllm.configuration_affectllm import AffectLLMConfig
+    from affectllm.model.configuration_affectllm import AffectLLMConfig
 
     src = cfg.model.source
     if src == "tiny":
@@ -24,11 +24,11 @@ def affect_config(cfg: TrainConfig):
 
         config = tiny_config(**cfg.model.options)
     elif src == "default":
-        from affectllm.defaults import default_config
+        from affectllm.model.defaults import default_config
 
         config = default_config()
         if cfg.model.text_model:
-            from affectllm.defaults import LLM_BACKBONES
+            from affectllm.model.defaults import LLM_BACKBONES
 
             config.text_model = LLM_BACKBONES.get(cfg.model.text_model, cfg.model.text_model)
     elif src == "config":
@@ -52,14 +52,14 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
 
 def build_model(cfg: TrainConfig, device: torch.device | None = None):
     """(model, processor) for the recipe; random parts are seeded by ``cfg.seed`` so rebuilding is identical."""
-    from affectllm.builder import bind, build_processor, model_from_config
+    from affectllm.model.builder import bind, build_processor, model_from_config
 
     device = device or torch.device("cpu")
     torch.manual_seed(cfg.seed)
     dtype = resolve_dtype(cfg.model.dtype, device)
     quant = None if cfg.model.quantization in (None, "none") else cfg.model.quantization
     if cfg.model.source == "checkpoint" and not cfg.model.lora and cfg.data.num_frames is None:
-        from affectllm.checkpoint import load_checkpoint
+        from affectllm.model.checkpoint import load_checkpoint
 
         model, processor = load_checkpoint(str(cfg.resolve(cfg.model.path)), dtype=dtype, quantization=quant)
     else:
@@ -81,7 +81,7 @@ def _tokenizer(cfg: TrainConfig, config) -> Any:
         return tiny_tokenizer()
     from transformers import AutoTokenizer
 
-    from affectllm.language_model import resolve_text_model
+    from affectllm.model.language_model import resolve_text_model
 
     name = cfg.model.tokenizer or config.text_model
     if name is None:

@@ -118,7 +118,7 @@ def save_training_checkpoint(out_dir: str | os.PathLike[str], step: int, model, 
     """Write ``checkpoints/step-<step>`` atomically and keep only the newest ``keep_last`` checkpoints."""
     from safetensors.torch import save_file
 
-    from affectllm.checkpoint import save_checkpoint
+    from affectllm.model.checkpoint import save_checkpoint
 
     root = checkpoints_dir(out_dir)
     root.mkdir(parents=True, exist_ok=True)
@@ -156,7 +156,7 @@ def load_trainable_weights(model, folder: str | os.PathLike[str]) -> int:
     """Copy a checkpoint's saved weights (projector, LoRA, unsourced parts) into ``model``; returns the count."""
     from safetensors.torch import load_file
 
-    from affectllm.modeling_affectllm import WEIGHTS_NAME
+    from affectllm.model.modeling_affectllm import WEIGHTS_NAME
 
     path = Path(folder) / WEIGHTS_NAME
     if not path.is_file():

@@ -134,7 +134,7 @@ class TrainConfig:
         if path is None:
             return None
         if path.startswith("cache:"):  # a file under the AffectLLM cache ($AFFECTLLM_HOME, ~/.cache/affectllm)
-            from affectllm.paths import cache_dir
+            from affectllm.utils.paths import cache_dir
 
             return cache_dir(create=False) / path.removeprefix("cache:")
         p = Path(path).expanduser()

@@ -62,7 +62,7 @@ class TrainBatch:
 def load_split(path: Path, tasks: list[str] | None, limit: int | None, check_media: bool):
     """The valid rows of an instruction file (bad rows are logged by line and id and skipped) + the scan report."""
     from affectllm.instruct import read_dataset
-    from affectllm.paths import cache_dir
+    from affectllm.utils.paths import cache_dir
 
     ds, report = read_dataset(path, check_media=check_media, cache_dir=cache_dir("datasets"))
     if tasks:
@@ -135,7 +135,7 @@ class Collator:
         return rm, rendered
 
     def __call__(self, rows: list[dict[str, Any]]) -> TrainBatch:
-        from affectllm.media_inputs import prepare_audio_batch, prepare_vision_batch
+        from affectllm.model.media_inputs import prepare_audio_batch, prepare_vision_batch
 
         saved = None
         if self.cache is not None:  # count this batch's reads apart (workers hold their own cache copy)

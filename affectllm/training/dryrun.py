@@ -23,7 +23,7 @@ GiB = 1024**3
 
 def arch_config(cfg: TrainConfig):
     """The recipe's AffectLLMConfig with ``model.arch`` merged in, pointing at no weights at all."""
-    from affectllm.configuration_affectllm import AffectLLMConfig
+    from affectllm.model.configuration_affectllm import AffectLLMConfig
     from affectllm.training.build import affect_config
 
     if cfg.model.source == "default" or cfg.model.source == "tiny":
@@ -60,7 +60,7 @@ def arch_config(cfg: TrainConfig):
 
 def meta_model(cfg: TrainConfig):
     """The recipe's model on the meta device, trainable parts set for the stage."""
-    from affectllm.modeling_affectllm import AffectLLMForConditionalGeneration
+    from affectllm.model.modeling_affectllm import AffectLLMForConditionalGeneration
     from affectllm.training.build import set_trainable
 
     config = arch_config(cfg)

@@ -23,11 +23,11 @@ def extract_features(cfg: TrainConfig, data: str | Path, batch_size: int | None 
     """Fill the cache for every valid row of ``data``; returns counts (rows, hits, written, invalid, skipped)."""
     from affectllm.engine import experts_for
     from affectllm.loading import resolve_device
-    from affectllm.paths import cache_dir
     from affectllm.training.build import build_model
     from affectllm.training.data import Collator, load_split
     from affectllm.training.feature_cache import CacheStats, open_cache
     from affectllm.training.features import encode_fresh, store
+    from affectllm.utils.paths import cache_dir
 
     t0 = time.time()
     device = resolve_device("auto")

@@ -192,7 +192,7 @@ def cache_settings(processor, cues: dict[str, Any] | None) -> dict[str, Any]:
 
 def open_cache(model, processor, root: str | os.PathLike[str], cues: dict[str, Any] | None) -> FeatureCache:
     """A FeatureCache bound to ``model``'s towers (fingerprints and widths) and ``processor``'s settings."""
-    from affectllm.configuration_affectllm import MODALITIES
+    from affectllm.model.configuration_affectllm import MODALITIES
 
     towers = {m: t for m in MODALITIES if (t := model.tower(m)) is not None}
     return FeatureCache(root, {m: t.fingerprint for m, t in towers.items()},

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from affectllm.towers.base import TowerOutput
+from affectllm.model.towers.base import TowerOutput
 from affectllm.training.data import TrainBatch
 from affectllm.training.feature_cache import CacheEntry, FeatureCache, ItemFeatures
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from affectllm.media_inputs import MediaItem
+from affectllm.model.media_inputs import MediaItem
 
 PLACEHOLDER_RE = re.compile(r"<(video|audio|image)>")
 MEDIA_KEYS = ("video", "audio", "image")
@@ -68,7 +68,7 @@ def item_specs(row: dict[str, Any]) -> list[ItemSpec]:
 
 def decode_plain(spec: ItemSpec, processor) -> MediaItem:
     """Decode one item with the processor's own loaders (frames, face crops when the tower wants faces)."""
-    from affectllm.media_inputs import to_media_item
+    from affectllm.model.media_inputs import to_media_item
 
     if spec.kind == "audio":
         return to_media_item({"type": "audio", "audio": spec.audio}, processor)

@@ -169,7 +169,7 @@ def train(cfg: TrainConfig, resume: bool = False, echo: Callable[[str], None] = 
             cue_desc["voice_head"] = hashlib.sha256(Path(head).read_bytes()).hexdigest()[:16]  # new head, new cache
     cache = None
     if cfg.cache.enabled:
-        from affectllm.paths import cache_dir
+        from affectllm.utils.paths import cache_dir
 
         root = Path(cfg.cache.dir) if cfg.cache.dir else cache_dir("features")
         cache = open_cache(model, processor, root, cue_desc)
@@ -291,7 +291,7 @@ def train(cfg: TrainConfig, resume: bool = False, echo: Callable[[str], None] = 
     progress["cache"] = totals.__dict__
     summary: dict[str, Any] = {}
     if accel.is_main_process:
-        from affectllm.checkpoint import save_checkpoint
+        from affectllm.model.checkpoint import save_checkpoint
         from affectllm.training.plots import plot_loss
 
         if step != last_saved:

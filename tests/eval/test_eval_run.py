@@ -10,7 +10,7 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-import affectllm
+import affectllm.loading
 from affectllm.cli.eval import app
 from affectllm.evaluation import runner
 from affectllm.evaluation.runner import Request, run_task
@@ -44,7 +44,7 @@ class FakeResponder:
 @pytest.fixture
 def fake_api(monkeypatch):
     FakeResponder.calls = []
-    monkeypatch.setattr(affectllm, "load", lambda model=None, **kw: (model, None), raising=False)
+    monkeypatch.setattr(affectllm.loading, "load", lambda model=None, **kw: (model, None), raising=False)
     monkeypatch.setattr(runner, "ModelResponder", FakeResponder)
     return FakeResponder.calls
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from affectllm.evaluation.judges.base import Judge, JudgeCache, JudgeError, PromptJudge
-from affectllm.paths import cache_dir
+from affectllm.utils.paths import cache_dir
 
 __all__ = ["Judge", "JudgeCache", "JudgeError", "PromptJudge", "make_judge", "default_cache_path"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from affectllm.fingerprint import write_fingerprint
+from affectllm.utils.fingerprint import write_fingerprint
 
 PROCESSOR_FILE = "processor_config.json"
 
@@ -41,8 +41,8 @@ def save_processor(processor, folder: str | Path) -> None:
 def load_processor(folder: str | Path, text_model: str | None = None):
     from transformers import AutoTokenizer
 
-    from affectllm.language_model import resolve_text_model
-    from affectllm.processing_affectllm import AffectLLMProcessor
+    from affectllm.model.language_model import resolve_text_model
+    from affectllm.model.processing_affectllm import AffectLLMProcessor
 
     folder = Path(folder)
     kwargs = json.loads((folder / PROCESSOR_FILE).read_text())
@@ -60,8 +60,8 @@ def load_processor(folder: str | Path, text_model: str | None = None):
 def load_checkpoint(folder: str | Path, dtype: torch.dtype | None = None, quantization: str | None = None,
                     text_model: str | None = None):
     """-> (model, processor) from a folder written by ``save_checkpoint``."""
-    from affectllm.builder import bind
-    from affectllm.modeling_affectllm import AffectLLMForConditionalGeneration
+    from affectllm.model.builder import bind
+    from affectllm.model.modeling_affectllm import AffectLLMForConditionalGeneration
 
     folder = Path(folder)
     if not (folder / "config.json").is_file():
@@ -70,7 +70,7 @@ def load_checkpoint(folder: str | Path, dtype: torch.dtype | None = None, quanti
     processor = load_processor(folder, text_model)
     kwargs = {}
     if text_model is not None:
-        from affectllm.configuration_affectllm import AffectLLMConfig
+        from affectllm.model.configuration_affectllm import AffectLLMConfig
 
         config = AffectLLMConfig.from_pretrained(folder)
         config.text_model = text_model

@@ -20,11 +20,11 @@ import torch
 from torch import nn
 from transformers import AutoModelForImageTextToText, GenerationConfig, GenerationMixin, PreTrainedModel
 
-from affectllm.configuration_affectllm import MODALITIES, AffectLLMConfig
-from affectllm.fingerprint import read_fingerprint, write_fingerprint
-from affectllm.language_model import apply_lora, build_language_model
-from affectllm.projector import build_projector
-from affectllm.towers import TowerOutput, build_tower
+from affectllm.model.configuration_affectllm import MODALITIES, AffectLLMConfig
+from affectllm.model.language_model import apply_lora, build_language_model
+from affectllm.model.projector import build_projector
+from affectllm.model.towers import TowerOutput, build_tower
+from affectllm.utils.fingerprint import read_fingerprint, write_fingerprint
 
 WEIGHTS_NAME = "model.safetensors"
 # media inputs consumed only at prefill; generate() must not pass them again once the cache holds them
@@ -116,7 +116,7 @@ class AffectLLMForConditionalGeneration(AffectLLMPreTrainedModel, GenerationMixi
         a model built in memory hashes its trainable tensors in full."""
         import hashlib
 
-        from affectllm.fingerprint import tensors_fingerprint
+        from affectllm.utils.fingerprint import tensors_fingerprint
 
         weights = self.checkpoint_fingerprint or tensors_fingerprint(
             (n, p) for n, p in self.named_parameters() if p.requires_grad)

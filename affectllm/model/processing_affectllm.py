@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from transformers import AutoProcessor, BatchFeature, ProcessorMixin
 
-from affectllm.configuration_affectllm import AffectLLMConfig
-from affectllm.media_inputs import MediaItem, prepare_audio_batch, prepare_vision_batch, to_media_item
+from affectllm.model.configuration_affectllm import AffectLLMConfig
+from affectllm.model.media_inputs import MediaItem, prepare_audio_batch, prepare_vision_batch, to_media_item
 
 # Used when the tokenizer has no chat template of its own (base models, tiny test tokenizers).
 DEFAULT_CHAT_TEMPLATE = (

@@ -3,7 +3,7 @@
 ``QuoteGuard(tokenizer, sources)`` is called as ``(input_ids [B, L], scores [B, V]) -> scores`` at every step
 of ``model.generate(..., logits_processor=LogitsProcessorList([guard]))`` (or the engine's
 ``logits_processors`` hook). It reads the text generated so far with the same quote grammar as the checker
-(``affectllm.faithful.QuoteScanner``) and:
+(``affectllm.report.faithful.QuoteScanner``) and:
 
 - inside an open quotation, keeps only the ``top_k`` best-scoring tokens whose text keeps the quotation a
   word-aligned substring of an allowed source (transcript, translation, subtitle), or closes it there; every
@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import torch
 from transformers import LogitsProcessor
 
-from affectllm.faithful import (
+from affectllm.report.faithful import (
     QUOTE_CHARS,
     QuoteScanner,
     QuoteState,
@@ -201,6 +201,6 @@ def guard_for(tokenizer, perceptions: Sequence, top_k: int = 32) -> QuoteGuard:
     Engine wiring: ``model.generate(..., logits_processor=LogitsProcessorList([guard_for(tok, perceptions)]))``
     or the engine decoder's ``logits_processors=[guard_for(tok, perceptions)]``; a new guard per call.
     """
-    from affectllm.faithful import Grounding
+    from affectllm.report.faithful import Grounding
 
     return QuoteGuard(tokenizer, [list(Grounding.from_perception(p).sources) for p in perceptions], top_k=top_k)

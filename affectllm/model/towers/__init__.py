@@ -5,21 +5,21 @@ Every tower is in eval mode with ``requires_grad_(False)``; ``build_tower(modali
 
 from __future__ import annotations
 
-from affectllm.towers.base import FrozenTower, TowerOutput
+from affectllm.model.towers.base import FrozenTower, TowerOutput
 
 
 def build_tower(modality: str, spec, load_weights: bool = True) -> FrozenTower:
     """Build the frozen tower for ``modality`` ("vision" | "audio" | "whisper") from its spec."""
     if modality == "vision":
-        from affectllm.towers.vision import build_vision_tower
+        from affectllm.model.towers.vision import build_vision_tower
 
         return build_vision_tower(spec, load_weights=load_weights)
     if modality == "audio":
-        from affectllm.towers.audio import HFAudioTower
+        from affectllm.model.towers.audio import HFAudioTower
 
         return HFAudioTower(spec, load_weights=load_weights)
     if modality == "whisper":
-        from affectllm.towers.whisper import WhisperTower
+        from affectllm.model.towers.whisper import WhisperTower
 
         return WhisperTower(spec, load_weights=load_weights)
     raise ValueError(f"unknown modality {modality!r}; expected vision, audio or whisper")

@@ -10,7 +10,7 @@ Expert cues (transcript, face-expression probabilities, prosody) go into the pro
 
 from __future__ import annotations
 
-from affectllm.configuration_affectllm import AffectLLMConfig
+from affectllm.model.configuration_affectllm import AffectLLMConfig
 
 DEFAULT_TEXT_MODEL = "registry:gemma-3-270m"
 # Selectable embedded backbones: ``affectllm.load(model="smollm2")``, ``--model smollm2`` (each name loads its

@@ -11,8 +11,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from affectllm.configuration_affectllm import AffectLLMConfig
 from affectllm.engine.rendering import CUE_HEADER
+from affectllm.model.configuration_affectllm import AffectLLMConfig
 
 _CORPUS = [
     "Labels: happy, excited\nValence: 0.60\nArousal: 0.40\nExplanation: She smiles and her voice rises.",
@@ -108,7 +108,7 @@ def tiny_model_and_processor(seed: int = 0, **options: Any):
     """(AffectLLMForConditionalGeneration, AffectLLMProcessor) for ``tiny_config(**options)``."""
     import torch
 
-    from affectllm.builder import build_processor, model_from_config
+    from affectllm.model.builder import build_processor, model_from_config
 
     torch.manual_seed(seed)
     config = tiny_config(**options)
@@ -124,7 +124,7 @@ def save_tiny_checkpoint(folder, seed: int = 0, **options: Any):
     """
     from pathlib import Path
 
-    from affectllm.checkpoint import save_checkpoint
+    from affectllm.model.checkpoint import save_checkpoint
 
     model, processor = tiny_model_and_processor(seed=seed, **options)
     return save_checkpoint(model, processor, Path(folder), include_tokenizer=True, self_contained=True,

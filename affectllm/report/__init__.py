@@ -8,7 +8,7 @@ The model is taught to emit exactly this block (the instruction data writes targ
     Explanation: She smiles broadly and her voice rises when she says "we won".
 
 `parse_report` never raises: a malformed generation gives ``labels=[]`` and keeps the text in ``raw``. Given
-the perception it was generated from, it also checks faithfulness (``affectllm.faithful``): quotes must occur in
+the perception it was generated from, it also checks faithfulness (``affectllm.report.faithful``): quotes must occur in
 the transcript or its translation, cited words must have been found or said, the generation must not loop;
 ``faithful`` is false and ``faithfulness_problems`` says why otherwise.
 """
@@ -123,7 +123,7 @@ def parse_report(text: str, perception: Any = None) -> EmotionReport:
 def _ground(report: EmotionReport, perception: Any) -> None:
     """Attach the perception's transcript/evidence and set ``faithful``; never raises."""
     try:
-        from affectllm.faithful import Grounding, mark_faithfulness
+        from affectllm.report.faithful import Grounding, mark_faithfulness
 
         grounding = None
         if perception is not None:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from affectllm.paths import cache_dir
-from affectllm.towers.base import FrozenTower, TowerOutput
+from affectllm.model.towers.base import FrozenTower, TowerOutput
+from affectllm.utils.paths import cache_dir
 
 
 class VisionTower(FrozenTower):

@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from affectllm.towers.base import FrozenTower, TowerOutput, pad_sequences, pool_time
+from affectllm.model.towers.base import FrozenTower, TowerOutput, pad_sequences, pool_time
 
 SAMPLE_RATE = 16000
 WINDOW = 30 * SAMPLE_RATE  # samples per encoder window

@@ -15,7 +15,7 @@ def resolve_text_model(name: str) -> str:
     path) to the converted local folder of an embedded language model; other names pass through."""
     from pathlib import Path
 
-    from affectllm.defaults import LLM_BACKBONES
+    from affectllm.model.defaults import LLM_BACKBONES
     from affectllm.offline.prepare import ensure_language_model
 
     if name in LLM_BACKBONES and not Path(name).exists():
@@ -27,7 +27,7 @@ def resolve_text_model(name: str) -> str:
         except (KeyError, ValueError) as e:
             raise ValueError(f"{name!r}: unknown embedded model; known: "
                              + ", ".join(f"{k} ({v})" for k, v in LLM_BACKBONES.items())) from e
-    from affectllm.weights_guard import refuse_pickled_weights
+    from affectllm.utils.weights_guard import refuse_pickled_weights
 
     refuse_pickled_weights(name)
     return name
@@ -82,7 +82,7 @@ def apply_lora(model, lora_spec, quantized: bool = False):
     """Wrap the LLM with peft LoRA; every non-LoRA LLM weight stays frozen."""
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
-    from affectllm.configuration_affectllm import DEFAULT_LORA_TARGETS
+    from affectllm.model.configuration_affectllm import DEFAULT_LORA_TARGETS
 
     if quantized:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)

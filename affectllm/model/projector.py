@@ -19,7 +19,7 @@ import math
 import torch
 from torch import nn
 
-from affectllm.towers.base import TowerOutput
+from affectllm.model.towers.base import TowerOutput
 
 
 def sinusoidal_embedding(positions: torch.Tensor, dim: int) -> torch.Tensor:
@@ -54,7 +54,7 @@ class AffectProjector(nn.Module):
 
     def __init__(self, spec, tower_dims: dict[str, int], llm_hidden: int) -> None:
         super().__init__()
-        from affectllm.configuration_affectllm import MODALITIES
+        from affectllm.model.configuration_affectllm import MODALITIES
 
         self.spec = spec
         self.modalities = [m for m in MODALITIES if m in tower_dims]
@@ -112,7 +112,7 @@ class AffectProjector(nn.Module):
 def build_projector(spec, tower_dims: dict[str, int], llm_hidden: int) -> nn.Module:
     """The projector for ``spec.type``; ``affectgpt`` is the compat type for converted AffectGPT checkpoints."""
     if spec.type == "affectgpt":
-        from affectllm.compat.affectgpt_projector import AffectGPTProjector
+        from affectllm.model.projector_affectgpt import AffectGPTProjector
 
         return AffectGPTProjector(spec, tower_dims, llm_hidden)
     return AffectProjector(spec, tower_dims, llm_hidden)

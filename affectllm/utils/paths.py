@@ -21,7 +21,7 @@ def cache_dir(*parts: str, create: bool = True) -> Path:
 
 def repo_root() -> Path:
     """The source checkout this package was imported from (holds eval/, train/, instruct_data/)."""
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]
 
 
 def shared_dir() -> Path | None:

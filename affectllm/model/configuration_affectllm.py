@@ -94,7 +94,7 @@ class ProjectorSpec(SpecMixin):
     ``qformer``: learnable queries per modality cross-attend (transformers' BLIP-2 Q-Former) to that tower's
     features plus time and modality embeddings; ``attention_pool``: one token per modality (as AffectGPT);
     ``mlp``: features pooled to ``num_queries`` time slots, then a two-layer MLP (LLaVA style);
-    ``affectgpt``: converted AffectGPT checkpoints (affectllm.compat.affectgpt_projector).
+    ``affectgpt``: converted AffectGPT checkpoints (affectllm.model.projector_affectgpt).
     """
 
     type: str = "qformer"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from affectllm.towers.base import TowerOutput
+from affectllm.model.towers.base import TowerOutput
 
 MULTI = "multi"  # the pseudo-modality of the pre-fusion token (its own placeholder in the prompt)
 

@@ -1,29 +1,17 @@
-"""Media items as the processor sees them, and their batching into tower input tensors.
+"""Media parts as the processor sees them, and their batching into tower input tensors.
 
-A ``MediaItem`` is one video, image or audio part of a message after decoding: frames (or main-face crops)
-with timestamps for the vision tower, a 16 kHz mono waveform for the audio and Whisper towers.
+``to_media_item`` decodes one content part into a ``MediaItem`` (``affectllm.media.item``): frames (or main-face
+crops) with timestamps for the vision tower, a 16 kHz mono waveform for the audio and Whisper towers.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-SAMPLE_RATE = 16000
-
-
-@dataclass
-class MediaItem:
-    kind: str  # "video" | "image" | "audio"
-    vision: np.ndarray | None = None  # [T, H, W, 3] uint8 RGB (frames or face crops)
-    timestamps: np.ndarray | None = None  # [T] seconds
-    audio: np.ndarray | None = None  # [S] float32, 16 kHz mono
-    source: str | None = None
-    info: dict[str, Any] = field(default_factory=dict)  # e.g. face frames found, duration
+from affectllm.media.item import SAMPLE_RATE, MediaItem, _load_audio, _load_image, _name, face_item  # noqa: F401
 
 
 def to_media_item(part: dict[str, Any], processor) -> MediaItem:
@@ -57,7 +45,7 @@ def to_media_item(part: dict[str, Any], processor) -> MediaItem:
             except MediaError:
                 audio = None  # a silent video: the audio towers simply get no tokens
         if vision_cfg.get("frame_sampling") == "affectgpt":
-            from affectllm.compat.affectgpt import frame_indices
+            from affectllm.model.affectgpt import frame_indices
 
             idx = frame_indices(len(frames), num_frames)
             frames, ts = np.asarray(frames)[idx], np.asarray(ts)[idx]
@@ -72,7 +60,6 @@ def to_media_item(part: dict[str, Any], processor) -> MediaItem:
 def _to_face_crops(item: MediaItem) -> None:
     """Replace frames by main-face crops (the expression net's own crop recipe); no face found -> no vision
     tokens (the caller records that as evidence, it is not an error)."""
-    from affectllm.engine.rendering import face_item
     from affectllm.media import Frames
     from affectllm.perception.expression import ExpressionExpert
     from affectllm.perception.faces import track_main_face
@@ -83,33 +70,6 @@ def _to_face_crops(item: MediaItem) -> None:
     item.info["frames"] = int(len(item.vision))
     swapped = face_item(item, crops, np.asarray(item.timestamps)[np.asarray(kept, dtype=int)])
     item.vision, item.timestamps = swapped.vision, swapped.timestamps
-
-
-def _name(value: Any) -> str | None:
-    return str(value) if isinstance(value, (str, Path)) else None
-
-
-def _load_audio(value: Any) -> np.ndarray:
-    if isinstance(value, (str, Path)):
-        from affectllm.media import load_audio
-
-        return load_audio(value, sr=SAMPLE_RATE)
-    if isinstance(value, torch.Tensor):
-        value = value.cpu().numpy()
-    return np.asarray(value, dtype=np.float32).reshape(-1)
-
-
-def _load_image(value: Any) -> np.ndarray:
-    if isinstance(value, (str, Path)):
-        from affectllm.media import load_image
-
-        return load_image(value)
-    if hasattr(value, "convert"):  # PIL
-        return np.asarray(value.convert("RGB"))
-    arr = np.asarray(value)
-    if arr.ndim == 2:
-        arr = np.repeat(arr[..., None], 3, axis=-1)
-    return arr.astype(np.uint8)
 
 
 def preprocess_frames(frames: np.ndarray, cfg: dict[str, Any]) -> torch.Tensor:

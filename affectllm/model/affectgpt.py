@@ -134,7 +134,7 @@ def clip_waveform(wave: torch.Tensor, clips: int = NUM_CLIPS, seconds: float = C
 
 def clip_mode_features(tower, x: torch.Tensor, mask: torch.Tensor):
     """The audio tower's ``clips`` mode. x [B, S], mask [B, S] -> TowerOutput features [B, clips, D]."""
-    from affectllm.towers.base import TowerOutput
+    from affectllm.model.towers.base import TowerOutput
 
     spec = tower.spec
     feats, times = [], []
@@ -159,7 +159,7 @@ def affectgpt_config(vision_model: str | None = VISION_MODEL, audio_model: str |
                      text_model: str | None = TEXT_MODEL, variant: str = "frame", vision_arch: dict | None = None,
                      audio_arch: dict | None = None, text_arch: dict | None = None, lora_r: int = 16):
     """The AffectLLMConfig of a converted AffectGPT model (towers and LLM named by id/path, or by arch)."""
-    from affectllm.configuration_affectllm import AffectLLMConfig
+    from affectllm.model.configuration_affectllm import AffectLLMConfig
 
     return AffectLLMConfig(
         vision_config={"type": "hf", "model": vision_model, "arch": vision_arch, "tokens": "projected",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from affectllm.configuration_affectllm import AffectLLMConfig
-from affectllm.processing_affectllm import AffectLLMProcessor
+from affectllm.model.configuration_affectllm import AffectLLMConfig
+from affectllm.model.processing_affectllm import AffectLLMProcessor
 
 
 def processor_kwargs(config: AffectLLMConfig) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def build_processor(config: AffectLLMConfig, tokenizer, chat_template: str | Non
 
 def model_from_config(config: AffectLLMConfig, processor: AffectLLMProcessor, **kwargs: Any):
     """Build the model for ``config``; placeholder ids come from ``processor``'s tokenizer."""
-    from affectllm.modeling_affectllm import AffectLLMForConditionalGeneration
+    from affectllm.model.modeling_affectllm import AffectLLMForConditionalGeneration
 
     config.placeholder_token_ids = processor.placeholder_ids
     model = AffectLLMForConditionalGeneration(config, **kwargs)

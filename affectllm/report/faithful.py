@@ -11,7 +11,7 @@ An explanation is faithful when
 
 ``check_faithfulness`` returns the problems (empty = faithful); ``report.parse_report(text, perception=...)``
 sets ``EmotionReport.faithful`` / ``faithfulness_problems`` from it. ``QuoteScanner`` is the one quote grammar,
-shared with the constrained decoder in ``affectllm.quote_guard`` so that what decoding allows is exactly what
+shared with the constrained decoder in ``affectllm.report.quote_guard`` so that what decoding allows is exactly what
 the checker accepts.
 """
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from affectllm.towers.base import FrozenTower, TowerOutput, pool_time
+from affectllm.model.towers.base import FrozenTower, TowerOutput, pool_time
 
 SAMPLE_RATE = 16000
 
@@ -45,7 +45,7 @@ class HFAudioTower(FrozenTower):
         if input_values_mask is None:
             input_values_mask = torch.ones_like(x, dtype=torch.bool)
         if self.spec.clips > 0:
-            from affectllm.compat.affectgpt import clip_mode_features
+            from affectllm.model.affectgpt import clip_mode_features
 
             return clip_mode_features(self, x, input_values_mask.to(x.device))
         m = input_values_mask.to(x.device)
