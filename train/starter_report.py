@@ -225,7 +225,7 @@ def render_markdown(r: dict) -> str:
               "measured by an ablation: rebuild with `--synthetic 0` to compare.",
               "Targets: labels from the clip's class; valence/arousal from a fixed circumplex table; the "
               "explanation is composed from the cues the experts measured on that clip "
-              "(`affectllm/instruct/grounded.py`).", "", "## Data licences", ""]
+              "(`affectllm/report/grounded.py`).", "", "## Data licences", ""]
     lines += [f"- {k}: {v}" for k, v in r["licences"].items()]
     lines += ["", "## Training", "", "![loss curve](loss.png)", ""]
     if r.get("timings_s"):

@@ -4,7 +4,7 @@ Media of a sample are found under ``--data-root`` with the task's patterns (``me
 the subtitle, when the task names a column, is passed as text. Each response is appended to
 ``OUTDIR/responses/<fingerprint-hash>.jsonl`` as soon as it exists, so an interrupted or repeated run only does the
 samples it has not done. A response is reused only when its key matches: sha256 over the model's full weights
-fingerprint (affectllm/fingerprint.py), the rendered prompt text (chat template + expert cues), the media files'
+fingerprint (affectllm/utils/fingerprint.py), the rendered prompt text (chat template + expert cues), the media files'
 content, the generation parameters, the perception settings and the task file's content. Changing any of them
 re-asks the model. A ``Responder`` perceives a sample, renders its prompt and answers it (``ModelResponder`` for an
 AffectLLM model; tests pass a fake).

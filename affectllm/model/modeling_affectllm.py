@@ -112,7 +112,7 @@ class AffectLLMForConditionalGeneration(AffectLLMPreTrainedModel, GenerationMixi
     @property
     def fingerprint(self) -> str:
         """Identifies towers + LLM (named by the config) + all bytes of the weights; part of evaluation caches and
-        report metadata. A loaded checkpoint uses the fingerprint stored at save time (affectllm/fingerprint.py);
+        report metadata. A loaded checkpoint uses the fingerprint stored at save time (affectllm/utils/fingerprint.py);
         a model built in memory hashes its trainable tensors in full."""
         import hashlib
 
