@@ -40,9 +40,9 @@ def write_surround_clip(path: str | Path, seconds: float = 3.0, fps: int = 10, s
 
 
 def write_offset_clip(path: str | Path, seconds: float = 9.3, fps: int = 10, size: int = 224, dc: float = 0.3,
-                      seed: int = 0) -> Path:
+                      drift: float = 0.3, seed: int = 0) -> Path:
     """A lossless ``seconds``-long mov: RGB frames (PNG, every frame distinct) and 16 kHz mono PCM speech-like
-    audio riding on a DC offset ``dc`` plus a slow drift (so every 2-s clip has its own mean).
+    audio riding on a DC offset ``dc`` plus a linear drift by ``drift`` (so every 2-s clip has its own mean).
 
     Lossless and at 16 kHz so that any decoder (PyAV here, decord / torchaudio in a reference run) reads the same
     pixels and samples: parity tests then measure the model, not the codec."""
@@ -53,7 +53,7 @@ def write_offset_clip(path: str | Path, seconds: float = 9.3, fps: int = 10, siz
     sr, n_frames = 16000, int(round(seconds * fps))
     t = np.arange(int(round(seconds * sr))) / sr  # [S]
     voice = 0.25 * np.sin(2 * np.pi * 180 * t * (1 + 0.1 * np.sin(2 * np.pi * 0.7 * t))) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
-    wave = np.clip(dc + 0.08 * t / seconds + voice + 0.02 * rng.standard_normal(t.shape), -1, 1)  # [S]
+    wave = np.clip(dc + drift * t / seconds + voice + 0.02 * rng.standard_normal(t.shape), -1, 1)  # [S]
     pcm = np.round(wave * 32767).astype(np.int16)
     base = rng.integers(0, 256, size=(size // 8, size // 8, 3), dtype=np.uint8)
     with av.open(str(path), "w", format="mov") as out:
