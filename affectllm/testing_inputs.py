@@ -52,7 +52,8 @@ def write_offset_clip(path: str | Path, seconds: float = 9.3, fps: int = 10, siz
     rng = np.random.default_rng(seed)
     sr, n_frames = 16000, int(round(seconds * fps))
     t = np.arange(int(round(seconds * sr))) / sr  # [S]
-    voice = 0.25 * np.sin(2 * np.pi * 180 * t * (1 + 0.1 * np.sin(2 * np.pi * 0.7 * t))) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
+    pitch = 2 * np.pi * 180 * t * (1 + 0.1 * np.sin(2 * np.pi * 0.7 * t))  # a gliding 180-Hz voice
+    voice = 0.25 * np.sin(pitch) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))  # [S], 3-Hz syllable envelope
     wave = np.clip(dc + drift * t / seconds + voice + 0.02 * rng.standard_normal(t.shape), -1, 1)  # [S]
     pcm = np.round(wave * 32767).astype(np.int16)
     base = rng.integers(0, 256, size=(size // 8, size // 8, 3), dtype=np.uint8)

@@ -77,7 +77,8 @@ def save_towers(out: Path) -> None:
 
     torch.manual_seed(SEED)
     randomised(CLIPModel(CLIPConfig(**TINY_CLIP))).save_pretrained(out / "clip")
-    CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}).save_pretrained(out / "clip")
+    CLIPImageProcessor(size={"shortest_edge": 224},
+                       crop_size={"height": 224, "width": 224}).save_pretrained(out / "clip")
     randomised(HubertModel(HubertConfig(**TINY_HUBERT))).save_pretrained(out / "hubert")
     Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=False).save_pretrained(out / "hubert")
     llm = randomised(Qwen2ForCausalLM(Qwen2Config(**TINY_QWEN2)))
@@ -365,9 +366,11 @@ def main() -> None:
 
     (out / "expected.json").write_text(json.dumps({
         "prompt": prompt, "subtitle": SUBTITLE, "question": QUESTION, "max_new_tokens": MAX_NEW_TOKENS,
-        "clip": {"name": CLIP_NAME, "write_offset_clip": CLIP_ARGS}, "greedy_tokens": tokens, "placeholder_ids": {v: k for k, v in ph.items()},
+        "clip": {"name": CLIP_NAME, "write_offset_clip": CLIP_ARGS}, "greedy_tokens": tokens,
+        "placeholder_ids": {v: k for k, v in ph.items()},
         "environment": {"transformers": transformers.__version__, "peft": __import__("peft").__version__,
-                        "decord": __import__("decord").__version__, "pytorchvideo": "0.1.5", "torch": torch.__version__},
+                        "decord": __import__("decord").__version__, "pytorchvideo": "0.1.5",
+                        "torch": torch.__version__},
         "source": f"{args.source_id}, scripts/make_affectgpt_fixture.py"}, indent=1))
     print(f"wrote {out}: prompt {len(ids)} tokens, greedy {tokens}")
 

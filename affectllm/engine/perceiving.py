@@ -88,7 +88,8 @@ class PerceptionCache:
         self._lock = threading.Lock()
 
     def settings(self) -> dict[str, Any]:
-        return {"num_frames": self.num_frames, "frame_sampling": self.frame_sampling, "whisper": self.experts.whisper_name, "faces": self.experts.faces}
+        return {"num_frames": self.num_frames, "frame_sampling": self.frame_sampling,
+                "whisper": self.experts.whisper_name, "faces": self.experts.faces}
 
     def perceive(self, source: str | Path | None = None, *, video: Any = None, audio: Any = None, image: Any = None,
                  subtitle: str | None = None, start: float | None = None, end: float | None = None,

@@ -201,8 +201,9 @@ class DecodeSpy:
 
 def test_predict_from_a_file_path_matches_theirs(converted, clip, monkeypatch):
     """``affectllm.predict(video=path, text=subtitle, prompt=question)``: their logits and greedy tokens."""
-    import affectllm
     from safetensors.torch import load_file
+
+    import affectllm
 
     _, model, processor = converted
     exp = json.loads((FIX / "expected.json").read_text())
