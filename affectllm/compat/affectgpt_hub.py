@@ -6,6 +6,7 @@ Qwen2.5-7B-Instruct, CLIP and chinese-hubert-large come from their own hub pages
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -39,6 +40,20 @@ def pick_checkpoint(files: list[str], variant: str) -> str:
     return exact[0] if exact else max(preferred, key=epoch)
 
 
+# Their media rules as tower options; a folder converted before an option existed gets it written in.
+MEDIA_RULES = {"vision_config": {"frame_sampling": "affectgpt"},
+               "audio_config": {"clip_spacing": "pytorchvideo", "clip_mean": True, "last_layer": "last_hidden_state"}}
+
+
+def refresh_media_rules(config_json: Path) -> None:
+    cfg = json.loads(config_json.read_text())
+    stale = {k: v for k, v in MEDIA_RULES.items() if any((cfg.get(k) or {}).get(o) != x for o, x in v.items())}
+    if stale:
+        for key, rules in stale.items():
+            cfg[key] = {**(cfg.get(key) or {}), **rules}
+        config_json.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+
+
 def ensure_affectgpt(name: str = "affectgpt") -> Path:
     """The converted folder for ``name`` (affectgpt | affectgpt-frame | affectgpt-face), made on first use."""
     from affectllm.compat.affectgpt_convert import convert_checkpoint
@@ -47,6 +62,7 @@ def ensure_affectgpt(name: str = "affectgpt") -> Path:
     variant = MODEL_NAMES[name]
     out = Path(cache_dir("affectgpt")) / variant
     if (out / "config.json").is_file() and (out / "model.safetensors").is_file():
+        refresh_media_rules(out / "config.json")
         return out
     try:
         from huggingface_hub import hf_hub_download, list_repo_files

@@ -43,8 +43,9 @@ class Engine:
                               else anchor_labels)
         self.experts = experts if experts is not None else experts_for(model)
         self.renderer = Renderer.for_model(model, processor)
-        num_frames = int((processor.vision or {}).get("num_frames", 8))
-        self.perceptions = PerceptionCache(self.experts, num_frames=num_frames, size=cache_size)
+        vision = processor.vision or {}  # the model's frame rule, so the engine's frames are the processor's
+        self.perceptions = PerceptionCache(self.experts, num_frames=int(vision.get("num_frames", 8)), size=cache_size,
+                                           frame_sampling=vision.get("frame_sampling", "uniform"))
 
     @classmethod
     def for_model(cls, model: Any, processor: Any, experts: Any = None) -> Engine:

@@ -78,16 +78,18 @@ def content_key(settings: dict[str, Any], **inputs: Any) -> str:
 class PerceptionCache:
     """Perceive inputs with one set of experts; remember the last ``size`` perceptions by content hash."""
 
-    def __init__(self, experts: Experts, num_frames: int = 8, size: int = 8) -> None:
+    def __init__(self, experts: Experts, num_frames: int = 8, size: int = 8, frame_sampling: str = "uniform") -> None:
         self.experts = experts
         self.num_frames = int(num_frames)
+        self.frame_sampling = frame_sampling  # the vision tower's rule (VisionTowerSpec.frame_sampling)
         self.size = int(size)
         self.calls = 0  # perceptions actually computed (cache misses)
         self._items: OrderedDict[str, Perception] = OrderedDict()
         self._lock = threading.Lock()
 
     def settings(self) -> dict[str, Any]:
-        return {"num_frames": self.num_frames, "whisper": self.experts.whisper_name, "faces": self.experts.faces}
+        return {"num_frames": self.num_frames, "frame_sampling": self.frame_sampling,
+                "whisper": self.experts.whisper_name, "faces": self.experts.faces}
 
     def perceive(self, source: str | Path | None = None, *, video: Any = None, audio: Any = None, image: Any = None,
                  subtitle: str | None = None, start: float | None = None, end: float | None = None,
@@ -104,7 +106,7 @@ class PerceptionCache:
                 self._items.move_to_end(key)
                 return self._items[key]
         p = perceive(source, video=video, audio=audio, image=image, subtitle=subtitle, experts=self.experts,
-                     num_frames=self.num_frames, start=start, end=end)
+                     num_frames=self.num_frames, start=start, end=end, frame_sampling=self.frame_sampling)
         if not use_audio:
             p = without_audio(p)
         with self._lock:

@@ -3,9 +3,12 @@
 Everything AffectGPT needs that AffectLLM does differently lives here, as options of the existing architecture:
 
 - towers: HF CLIP in ``tokens="projected"`` mode (``get_image_features``: one 768-d vector per frame), 8 frames
-  at indices ``arange(0, n, n/8).astype(int)`` squashed to 224x224; HuBERT on 8 evenly spaced 2-s clips
-  (``clips=8``), normalised jointly (one zero-mean/unit-variance over all clips, as their single feature-extractor
-  call does), mean of the last 4 hidden states, then over time -> ``[B, 8, 1024]``;
+  at indices ``arange(0, n, n/8).astype(int)`` (``frame_sampling="affectgpt"``, on the processor and engine
+  paths alike) squashed to 224x224; HuBERT on 8 2-s clips starting at ``i * (dur - 2) / 8``
+  (``clip_spacing="pytorchvideo"``), each minus its own mean (``clip_mean``), normalised jointly (one
+  zero-mean/unit-variance over all clips, as their single feature-extractor call does), mean of the last 4
+  hidden states with layer -1 = ``last_hidden_state`` (``last_layer``: what transformers 4.x returned for a
+  stable-layer-norm HuBERT), then over time -> ``[B, 8, 1024]``;
 - the ``affectgpt`` projector type (``affectgpt_projector.py``);
 - the plain-text ``###Human: ... ###Assistant: `` prompt with ``<Multi>``, ``<Audio>``, ``<Video>`` spans and the
   subtitle (``media_template`` + ``CHAT_TEMPLATE``), generation stopping at ``###``;
@@ -115,40 +118,48 @@ def frame_indices(n: int, num_frames: int = NUM_FRAMES) -> np.ndarray:
 
 
 def clip_bounds(n_samples: int, clips: int = NUM_CLIPS, seconds: float = CLIP_SECONDS,
-                sr: int = SAMPLE_RATE) -> list[tuple[int, int]]:
-    """Sample ranges of ``clips`` evenly spaced clips (pytorchvideo's ConstantClipsPerVideoSampler, exact
-    fractions): start_i = i * max(dur - seconds, 0) / (clips - 1)."""
-    duration = Fraction(n_samples / sr)
+                sr: int = SAMPLE_RATE, spacing: str = "pytorchvideo") -> list[tuple[int, int]]:
+    """Sample ranges of ``clips`` clips of ``seconds``, in exact fractions as pytorchvideo computes them.
+
+    ``spacing="pytorchvideo"`` (their ConstantClipsPerVideoSampler): start_i = i * max(dur - s, 0) / clips, so
+    the last clip ends before the audio does (16 s: 0, 1.75, ... 12.25 s); ``"ends"``: start_i = i * max(dur - s,
+    0) / (clips - 1), the last clip ending at the end (16 s: 0, 2, ... 14 s)."""
+    duration = Fraction(n_samples / sr)  # their float duration, made exact as Fraction(float) does
     span = Fraction(max(duration - Fraction(seconds), 0))
-    step = span / max(clips - 1, 1)
+    step = span / (clips if spacing == "pytorchvideo" else max(clips - 1, 1))
     return [(int(step * i * sr), int((step * i + Fraction(seconds)) * sr)) for i in range(clips)]
 
 
-def clip_waveform(wave: torch.Tensor, clips: int = NUM_CLIPS, seconds: float = CLIP_SECONDS) -> torch.Tensor:
-    """[S] 16 kHz -> [clips, seconds*sr]; shorter audio is zero-padded to ``seconds`` first (as theirs)."""
+def clip_waveform(wave: torch.Tensor, clips: int = NUM_CLIPS, seconds: float = CLIP_SECONDS,
+                  spacing: str = "pytorchvideo", clip_mean: bool = True) -> torch.Tensor:
+    """[S] 16 kHz -> [clips, seconds*sr]; shorter audio is zero-padded to ``seconds`` first (as theirs).
+
+    ``clip_mean``: each clip minus its own mean, as their ``transform_audio`` leaves the raw clips (its
+    ``waveform2melspec`` does ``waveform -= waveform.mean()`` in place on views of them) before HuBERT sees them."""
     n = int(seconds * SAMPLE_RATE)
     if wave.shape[0] < n:
         wave = torch.nn.functional.pad(wave, (0, n - wave.shape[0]))
-    return torch.stack([wave[a:b] for a, b in clip_bounds(wave.shape[0], clips, seconds)])
+    c = torch.stack([wave[a:b] for a, b in clip_bounds(wave.shape[0], clips, seconds, spacing=spacing)])
+    return c - c.mean(1, keepdim=True) if clip_mean else c  # [clips, n]
 
 
 def clip_mode_features(tower, x: torch.Tensor, mask: torch.Tensor):
     """The audio tower's ``clips`` mode. x [B, S], mask [B, S] -> TowerOutput features [B, clips, D]."""
+    from affectllm.model.towers.audio import average_layers
     from affectllm.model.towers.base import TowerOutput
 
     spec = tower.spec
     feats, times = [], []
     for wave, m in zip(x, mask):
         real = wave[: int(m.sum())]
-        c = clip_waveform(real, spec.clips, spec.clip_seconds)  # [C, s]
+        c = clip_waveform(real, spec.clips, spec.clip_seconds, spec.clip_spacing, spec.clip_mean)  # [C, s]
         if spec.normalize:  # one zero-mean / unit-variance over all clips together
             c64 = c.double()
             c = ((c64 - c64.mean()) / torch.sqrt(c64.var(unbiased=False) + 1e-7)).to(c.dtype)
-        hs = tower.encoder(c, output_hidden_states=True).hidden_states
-        layers = spec.layers if spec.layers is not None else [len(hs) - 1]
-        f = torch.stack([hs[i] for i in layers]).mean(0).mean(1)  # [C, D]
+        f = average_layers(tower.encoder(c, output_hidden_states=True), spec).mean(1)  # [C, D]
         feats.append(f)
-        bounds = clip_bounds(max(real.shape[0], int(spec.clip_seconds * SAMPLE_RATE)), spec.clips, spec.clip_seconds)
+        bounds = clip_bounds(max(real.shape[0], int(spec.clip_seconds * SAMPLE_RATE)), spec.clips,
+                             spec.clip_seconds, spacing=spec.clip_spacing)
         times.append(torch.tensor([(a + b) / 2 / SAMPLE_RATE for a, b in bounds], device=x.device))
     f = torch.stack(feats)  # [B, C, D]
     return TowerOutput(f, torch.ones(f.shape[:2], dtype=torch.bool, device=x.device), torch.stack(times))
@@ -166,7 +177,8 @@ def affectgpt_config(vision_model: str | None = VISION_MODEL, audio_model: str |
                        "input": "frames", "num_frames": NUM_FRAMES,
                        "image_size": 224, "frame_sampling": "affectgpt", "resize": "squash"},
         audio_config={"model": audio_model, "arch": audio_arch, "layers": AUDIO_LAYERS, "normalize": True,
-                      "clips": NUM_CLIPS, "clip_seconds": CLIP_SECONDS},
+                      "clips": NUM_CLIPS, "clip_seconds": CLIP_SECONDS, "clip_spacing": "pytorchvideo",
+                      "clip_mean": True, "last_layer": "last_hidden_state"},
         projector_config={"type": "affectgpt", "num_queries": {"vision": 1, "audio": 1}, "dropout": 0.0},
         text_model=text_model,
         text_config=text_arch,

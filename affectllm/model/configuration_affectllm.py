@@ -62,6 +62,10 @@ class VisionTowerSpec(SpecMixin):
     image_std: list[float] = field(default_factory=lambda: [0.26862954, 0.26130258, 0.27577711])
     grayscale: bool = False
 
+    def __post_init__(self) -> None:
+        if self.frame_sampling not in ("uniform", "affectgpt"):
+            raise ValueError(f"vision frame_sampling {self.frame_sampling!r}: choose 'uniform' or 'affectgpt'")
+
 
 @dataclass
 class AudioTowerSpec(SpecMixin):
@@ -75,6 +79,17 @@ class AudioTowerSpec(SpecMixin):
     max_seconds: float = 60.0
     clips: int = 0  # >0: that many evenly spaced clips of clip_seconds, normalised jointly, one vector each
     clip_seconds: float = 2.0
+    clip_spacing: str = "ends"  # clip starts: "ends" i*(dur-s)/(clips-1) (last clip ends at the end) |
+    # "pytorchvideo" i*(dur-s)/clips (ConstantClipsPerVideoSampler, AffectGPT)
+    clip_mean: bool = False  # remove each clip's own mean before the joint normalisation (AffectGPT)
+    last_layer: str = "hidden_states"  # what layer -1 means: "hidden_states" (as transformers returns it) |
+    # "last_hidden_state" (the encoder output; after a stable-layer-norm model's final norm, as transformers 4.x)
+
+    def __post_init__(self) -> None:
+        if self.clip_spacing not in ("ends", "pytorchvideo"):
+            raise ValueError(f"audio clip_spacing {self.clip_spacing!r}: choose 'ends' or 'pytorchvideo'")
+        if self.last_layer not in ("hidden_states", "last_hidden_state"):
+            raise ValueError(f"audio last_layer {self.last_layer!r}: choose 'hidden_states' or 'last_hidden_state'")
 
 
 @dataclass

@@ -61,8 +61,10 @@ def build_language_model(config, load_weights: bool = True, dtype: torch.dtype |
     from transformers import AutoModelForCausalLM
 
     kwargs = dict(llm_kwargs or {})
-    if dtype is not None:
-        kwargs["dtype"] = dtype
+    # no dtype asked: float32 (the model is built on CPU, where a float16-stored LLM would run slowly and off the
+    # reference); callers wanting bf16/fp16 (``load`` on a GPU) pass it
+    if dtype is not None or quantization != "4bit":
+        kwargs["dtype"] = dtype if dtype is not None else torch.float32
     if config.text_model is not None and load_weights:
         if quantization == "4bit":
             check_quantization_supported()

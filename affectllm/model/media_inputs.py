@@ -23,7 +23,6 @@ def to_media_item(part: dict[str, Any], processor) -> MediaItem:
     if isinstance(value, MediaItem):
         return value
     vision_cfg = processor.vision or {}
-    num_frames = int(vision_cfg.get("num_frames", 8))
     if kind == "audio":
         audio = _load_audio(value)
         return MediaItem("audio", audio=audio, source=_name(value))
@@ -35,26 +34,49 @@ def to_media_item(part: dict[str, Any], processor) -> MediaItem:
             frames, ts, audio = value["frames"], value.get("timestamps"), value.get("audio")
             ts = np.arange(len(frames), dtype=np.float32) if ts is None else np.asarray(ts, np.float32)
         else:
-            from affectllm.media import MediaError, load_audio, load_frames
+            from affectllm.media import MediaError, load_audio
 
-            every = vision_cfg.get("frame_sampling") == "affectgpt"  # indices over all decoded frames
-            fr = load_frames(value, num_frames=None if every else num_frames, max_side=448 if every else None)
-            frames, ts = fr.images, fr.timestamps
+            frames, ts = load_video_frames(value, vision_cfg)
             try:
                 audio = load_audio(value)
             except MediaError:
                 audio = None  # a silent video: the audio towers simply get no tokens
-        if vision_cfg.get("frame_sampling") == "affectgpt":
-            from affectllm.model.affectgpt import frame_indices
-
-            idx = frame_indices(len(frames), num_frames)
-            frames, ts = np.asarray(frames)[idx], np.asarray(ts)[idx]
+        frames, ts = select_frames(frames, ts, vision_cfg)
         item = MediaItem("video", vision=np.asarray(frames), timestamps=np.asarray(ts, np.float32),
                          audio=None if audio is None else np.asarray(audio, np.float32).reshape(-1),
                          source=_name(value))
     if vision_cfg.get("input") == "faces":
         _to_face_crops(item)
     return item
+
+
+def load_video_frames(path: str | Path, vision_cfg: dict[str, Any] | None, start: float | None = None,
+                      end: float | None = None, max_side: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A video file's frames as the vision tower samples them (the processor's and the engine's one path).
+
+    ``frame_sampling="uniform"``: ``num_frames`` bin-centre times, pictures capped at ``max_side``;
+    ``"affectgpt"``: every frame decoded (capped at 448 px), to be picked by ``select_frames``' indices.
+    -> frames [T, H, W, 3] uint8, timestamps [T] seconds."""
+    from affectllm.media import load_frames
+
+    cfg = vision_cfg or {}
+    if cfg.get("frame_sampling") == "affectgpt":
+        fr = load_frames(path, num_frames=None, start=start, end=end, max_side=448)
+    else:
+        fr = load_frames(path, num_frames=int(cfg.get("num_frames", 8)), start=start, end=end, max_side=max_side)
+    return fr.images, fr.timestamps
+
+
+def select_frames(frames: np.ndarray, ts: np.ndarray, vision_cfg: dict[str, Any] | None):
+    """``frame_sampling="affectgpt"``: keep frames ``arange(0, n, n/T).astype(int)`` of the n given (their
+    ``load_video``); otherwise the frames as given. -> frames [T, H, W, 3], timestamps [T]."""
+    cfg = vision_cfg or {}
+    if cfg.get("frame_sampling") != "affectgpt":
+        return frames, ts
+    from affectllm.model.affectgpt import frame_indices
+
+    idx = frame_indices(len(frames), int(cfg.get("num_frames", 8)))
+    return np.asarray(frames)[idx], np.asarray(ts)[idx]
 
 
 def _to_face_crops(item: MediaItem) -> None:

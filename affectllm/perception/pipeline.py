@@ -88,9 +88,15 @@ class Experts:
 
 def perceive(source: str | Path | None = None, *, video: Any = None, audio: Any = None, image: Any = None,
              subtitle: str | None = None, experts: Experts | None = None, num_frames: int = 8,
-             start: float | None = None, end: float | None = None) -> Perception:
-    """Decode one input and run every available expert on it. Raises ``MediaError`` for unreadable input."""
-    from affectllm.media import MediaError, load_audio, load_frames, load_image, probe
+             start: float | None = None, end: float | None = None, frame_sampling: str = "uniform") -> Perception:
+    """Decode one input and run every available expert on it. Raises ``MediaError`` for unreadable input.
+
+    ``num_frames`` / ``frame_sampling``: the model's vision-tower options (``VisionTowerSpec``), so the frames
+    perceived are the frames the model's processor would pick from the same input."""
+    from affectllm.media import MediaError, load_audio, load_image, probe
+    from affectllm.model.media_inputs import load_video_frames, select_frames
+
+    sampling = {"num_frames": num_frames, "frame_sampling": frame_sampling}
 
     experts = experts or Experts()
     path = source or next((x for x in (video, audio, image) if isinstance(x, (str, Path))), None)
@@ -101,8 +107,8 @@ def perceive(source: str | Path | None = None, *, video: Any = None, audio: Any 
         if info.kind == "image":
             p.frames, p.timestamps = load_image(path)[None], np.zeros(1, np.float32)
         elif info.has_video:
-            fr = load_frames(path, num_frames=num_frames, start=start, end=end, max_side=1280)
-            p.frames, p.timestamps = fr.images, fr.timestamps
+            frames, ts = load_video_frames(path, sampling, start=start, end=end, max_side=1280)
+            p.frames, p.timestamps = select_frames(frames, ts, sampling)
         if info.has_audio:
             try:
                 p.audio = load_audio(path, sr=16000, start=start, end=end)
@@ -116,8 +122,9 @@ def perceive(source: str | Path | None = None, *, video: Any = None, audio: Any 
 
             p.kind, p.frames, p.timestamps = "image", _load_image(image)[None], np.zeros(1, np.float32)
         if video is not None:
-            p.kind, p.frames = "video", np.asarray(video["frames"])
-            p.timestamps = np.asarray(video.get("timestamps", np.arange(len(p.frames))), np.float32)
+            frames = np.asarray(video["frames"])
+            ts = np.asarray(video.get("timestamps", np.arange(len(frames))), np.float32)
+            p.kind, (p.frames, p.timestamps) = "video", select_frames(frames, ts, sampling)
             audio = video.get("audio", audio)
         if audio is not None:
             p.audio = np.asarray(audio, np.float32).reshape(-1)

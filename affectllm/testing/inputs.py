@@ -37,3 +37,41 @@ def write_surround_clip(path: str | Path, seconds: float = 3.0, fps: int = 10, s
             for packet in stream.encode(None):
                 out.mux(packet)
     return path
+
+
+def write_offset_clip(path: str | Path, seconds: float = 9.3, fps: int = 10, size: int = 224, dc: float = 0.3,
+                      drift: float = 0.3, seed: int = 0) -> Path:
+    """A lossless ``seconds``-long mov: RGB frames (PNG, every frame distinct) and 16 kHz mono PCM speech-like
+    audio riding on a DC offset ``dc`` plus a linear drift by ``drift`` (so every 2-s clip has its own mean).
+
+    Lossless and at 16 kHz so that any decoder (PyAV here, decord / torchaudio in a reference run) reads the same
+    pixels and samples: parity tests then measure the model, not the codec."""
+    import av
+
+    path = Path(path)
+    rng = np.random.default_rng(seed)
+    sr, n_frames = 16000, int(round(seconds * fps))
+    t = np.arange(int(round(seconds * sr))) / sr  # [S]
+    pitch = 2 * np.pi * 180 * t * (1 + 0.1 * np.sin(2 * np.pi * 0.7 * t))  # a gliding 180-Hz voice
+    voice = 0.25 * np.sin(pitch) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))  # [S], 3-Hz syllable envelope
+    wave = np.clip(dc + drift * t / seconds + voice + 0.02 * rng.standard_normal(t.shape), -1, 1)  # [S]
+    pcm = np.round(wave * 32767).astype(np.int16)
+    base = rng.integers(0, 256, size=(size // 8, size // 8, 3), dtype=np.uint8)
+    with av.open(str(path), "w", format="mov") as out:
+        video = out.add_stream("png", rate=fps)
+        video.width, video.height, video.pix_fmt = size, size, "rgb24"
+        audio = out.add_stream("pcm_s16le", rate=sr, layout="mono")
+        for i in range(n_frames):
+            small = np.roll(base, i, axis=1) // 2 + np.uint8(i * 255 // max(n_frames - 1, 1)) // 2
+            image = np.repeat(np.repeat(small, 8, axis=0), 8, axis=1)  # [H, W, 3], frame i distinct
+            for packet in video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")):
+                out.mux(packet)
+        for start in range(0, pcm.size, 1600):
+            frame = av.AudioFrame.from_ndarray(pcm[None, start:start + 1600], format="s16", layout="mono")
+            frame.sample_rate, frame.pts = sr, start
+            for packet in audio.encode(frame):
+                out.mux(packet)
+        for stream in (video, audio):
+            for packet in stream.encode(None):
+                out.mux(packet)
+    return path

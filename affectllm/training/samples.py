@@ -92,7 +92,8 @@ def decode_with_cues(specs: list[ItemSpec], processor, experts) -> Decoded:
     items, perceptions = [], []
     for spec in specs:
         path = spec.visual if spec.kind in ("video", "image") else spec.audio
-        p = perceive(path, experts=experts, num_frames=num_frames)
+        p = perceive(path, experts=experts, num_frames=num_frames,
+                     frame_sampling=vision.get("frame_sampling", "uniform"))  # the model's frame rule
         if spec.kind == "video" and spec.audio is None:
             p = without_audio(p)  # no sound for the towers, so no transcript, voice or words heard in the cues
         item = media_item(p, face_input)  # main-face crops for a face tower (vision None: no face found)

@@ -13,6 +13,19 @@ from affectllm.model.towers.base import FrozenTower, TowerOutput, pool_time
 SAMPLE_RATE = 16000
 
 
+def average_layers(out, spec) -> torch.Tensor:
+    """Mean of the ``spec.layers`` hidden states of an encoder output -> [B, L, D].
+
+    ``spec.last_layer="last_hidden_state"`` makes layer -1 the encoder output: transformers 5 returns a
+    stable-layer-norm model's ``hidden_states[-1]`` before the encoder's final layer norm, 4.x returned it after
+    (equal to ``last_hidden_state``), and checkpoints trained under 4.x expect that."""
+    hs = list(out.hidden_states)
+    if spec.last_layer == "last_hidden_state":
+        hs[-1] = out.last_hidden_state
+    layers = spec.layers if spec.layers is not None else [len(hs) - 1]
+    return torch.stack([hs[i] for i in layers]).mean(0)  # [B, L, D]
+
+
 class HFAudioTower(FrozenTower):
     def __init__(self, spec, load_weights: bool = True) -> None:
         super().__init__()
@@ -59,9 +72,7 @@ class HFAudioTower(FrozenTower):
             x = (x - mean) / torch.sqrt(var + 1e-7) * mf
         attn = m.long() if getattr(self.encoder.config, "feat_extract_norm", "layer") == "layer" else None
         out = self.encoder(x, attention_mask=attn, output_hidden_states=True)
-        hs = out.hidden_states
-        layers = self.spec.layers if self.spec.layers is not None else [len(hs) - 1]
-        feats = torch.stack([hs[i] for i in layers]).mean(0)  # [B, L, D]
+        feats = average_layers(out, self.spec)  # [B, L, D]
         lengths = self._frame_lengths(m.sum(1)).clamp(max=feats.shape[1])
         frame_mask = torch.arange(feats.shape[1], device=x.device)[None] < lengths[:, None]  # [B, L]
         hop = x.shape[1] / max(feats.shape[1], 1) / SAMPLE_RATE
