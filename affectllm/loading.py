@@ -1,8 +1,8 @@
 """Loading a model with its processor: the one loader behind ``affectllm.load`` and every CLI command.
 
-``load(model=None)`` gives the embedded default (the shipped starter adapter when present, else the untrained
-default configuration); ``model`` may name an embedded backbone (``gemma``, ``smollm2``: its shipped starter
-adapter, see ``STARTERS``), an AffectLLM checkpoint folder, or a causal-LM id/path to put under the default
+``load(model=None)`` gives the embedded default (SmolLM2-135M-Instruct with its shipped starter adapter when
+present, else the untrained default configuration); ``model`` may name an embedded backbone (``smollm2``,
+``gemma``: its shipped starter adapter, see ``STARTERS``), an AffectLLM checkpoint folder, or a causal-LM id/path to put under the default
 towers untrained (``registry:smollm2-135m-instruct`` for the bare backbone); ``adapter`` names a checkpoint to
 load on top of ``model``. Whether the trainable parts were trained is the checkpoint's declared
 ``config.trained``, not something decided here.
@@ -15,9 +15,12 @@ from pathlib import Path
 
 import torch
 
-STARTER_DIR = Path(__file__).parent / "assets" / "starter"
+from affectllm.defaults import DEFAULT_BACKBONE
+
+_ASSETS = Path(__file__).parent / "assets"
 # The starter adapter trained for each embedded backbone by train/make_starter.sh (BACKBONE=...).
-STARTERS = {"gemma": STARTER_DIR, "smollm2": STARTER_DIR.parent / "starter-smollm2"}
+STARTERS = {"smollm2": _ASSETS / "starter-smollm2", "gemma": _ASSETS / "starter"}
+STARTER_DIR = STARTERS[DEFAULT_BACKBONE]  # the default's starter
 
 
 def shipped_starter(model: str | None) -> Path | None:
@@ -55,10 +58,10 @@ def is_checkpoint(path: str | Path) -> bool:
 
 
 def source_name(ckpt: str | Path | None, model: str | None, starter: Path | None) -> str:
-    """What records and the server call the loaded model: ``embedded-default`` / ``embedded-smollm2`` for a
-    shipped starter (never the install path), else the checkpoint or model as given."""
+    """What records and the server call the loaded model: ``embedded-default`` (no model named) /
+    ``embedded-gemma`` for a shipped starter (never the install path), else the checkpoint or model as given."""
     if starter is not None:
-        return "embedded-default" if starter == STARTER_DIR else f"embedded-{(model or '').lower()}"
+        return "embedded-default" if model is None else f"embedded-{model.lower()}"
     return str(ckpt or model or "embedded-default")
 
 

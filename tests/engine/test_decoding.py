@@ -165,9 +165,26 @@ def test_repetition_guard_stops_a_loop():
     assert guarded.text == processor.tokenizer.decode(guarded.token_ids, skip_special_tokens=True)
     guard = RepetitionGuard()
     assert guard.looping([1, 2, 3, 4, 5, 6, 7, 8] * 4) and not guard.looping(list(range(60)))
-    assert not guard.looping([5] * 31) and guard.looping([9] + [5] * 32)
-    assert guard.repeated_tail([0, 1, 2, 3, 4, 5, 6, 7, 8] + [1, 2, 3, 4, 5, 6, 7, 8] * 3) == 24
-    assert guard.repeated_tail([9] + [5] * 32) == 31 and guard.repeated_tail(list(range(60))) == 0
+    assert not guard.looping([5] * 11) and guard.looping([9] + [5] * 12)
+    assert not guard.looping([3, 4] * 5) and guard.looping([3, 4] * 6)
+    assert guard.repeated_tail([0, 1, 2, 3, 4, 5, 6, 7, 8] + [1, 2, 3, 4, 5, 6, 7, 8] * 3) == 16
+    assert guard.repeated_tail([9] + [5] * 12) == 11 and guard.repeated_tail(list(range(60))) == 0
+
+
+def test_repetition_guard_stops_a_quoted_loop_at_the_third_copy():
+    """The held-out CASIA report that looped on ``"The...",`` (SmolLM2's tokens ' "', 'The', '...', '",'):
+    stopped at the third copy, one kept, the dangling comma dropped; the faithfulness check finds no loop."""
+    from affectllm.engine.decoding import _end_loop
+    from affectllm.faithful import find_loop
+
+    guard = RepetitionGuard()
+    says, quote = [101, 102], [7, 8, 9, 10]  # '... the speaker says', ' "The...",'
+    assert not guard.looping(says + quote * 2)
+    assert guard.repeated_tail(says + quote * 3) == 8  # two copies dropped, one kept
+    text = 'The voice shows high pitch; the speaker says ' + '"The...", ' * 8  # the 8 copies the old guard let by
+    assert find_loop(text) is not None  # unfaithful: a loop
+    kept = _end_loop('The voice shows high pitch; the speaker says "The...",')
+    assert kept == 'The voice shows high pitch; the speaker says "The..."' and find_loop(kept) is None
 
 
 def test_sampling_is_seeded_and_logits_processors_apply(qwen):

@@ -158,15 +158,15 @@ def test_registry_and_missing_download(tmp_path, monkeypatch):
 
     monkeypatch.setenv("AFFECTLLM_HOME", str(tmp_path))
     comp = get_component("smollm2")
-    assert comp.name == "smollm2-135m-instruct" and comp.licence == "Apache-2.0" and not comp.default
+    assert comp.name == "smollm2-135m-instruct" and comp.licence == "Apache-2.0" and comp.default
     assert not comp.installed() and not comp.prepared()
     with pytest.raises(MissingWheelError, match="affectllm models prepare --only smollm2-135m-instruct"):
         comp.source_paths()
     assert LLM_BACKBONES["smollm2"] == "registry:smollm2-135m-instruct"
     names = [c.name for c in default_components()]
-    assert "gemma-3-270m" in names and "smollm2-135m-instruct" not in names  # Gemma stays the default
-    names = [c.name for c in default_components("smollm2")]
-    assert "smollm2-135m-instruct" in names and "gemma-3-270m" not in names and "whisper-base" in names
+    assert "smollm2-135m-instruct" in names and "gemma-3-270m" not in names  # SmolLM2 is the default
+    names = [c.name for c in default_components("gemma")]
+    assert "gemma-3-270m" in names and "smollm2-135m-instruct" not in names and "whisper-base" in names
     with pytest.raises(KeyError):
         default_components("whisper-base")
 
@@ -215,5 +215,5 @@ def test_text_model_names_resolve_to_embedded_backbones(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "smollm2").mkdir()
     assert resolve_text_model("smollm2") == "smollm2"  # a local folder of that name wins over the alias
-    with pytest.raises(ValueError, match="unknown embedded model; known: gemma"):
+    with pytest.raises(ValueError, match="unknown embedded model; known: smollm2"):
         resolve_text_model("registry:whisper-base")
