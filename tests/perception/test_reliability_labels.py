@@ -95,3 +95,19 @@ def test_fine_distribution_spreads_base_mass_by_the_text_expert():
     assert sum(full.values()) == pytest.approx(1.0)
     half = fine_distribution(base, FINE, rho=0.5)
     assert half["nervousness"] == pytest.approx(0.5 * 0.3 + 0.5 * full["nervousness"])
+
+
+def test_a_free_form_answer_gets_the_fused_labels():
+    from types import SimpleNamespace
+
+    from affectllm.engine.core import fused_prefix
+    from affectllm.report import parse_report
+
+    fused = fuse_evidence(FACE_EV, VOICE_EV, {"expert": EXPERT})
+    p = SimpleNamespace(fused=fused, transcript=None, language=None, translation=None, subtitle=None,
+                        evidence=lambda: {"fused": fused})
+    free = parse_report("She seems a bit tense while she talks.", perception=p)
+    assert free.labels == [lab for lab, _ in fused["labels"]] and free.labels_source == "fused"
+    formatted = parse_report("Labels: calm\nExplanation: x", perception=p)
+    assert formatted.labels == ["calm"] and formatted.labels_source == "answer"
+    assert fused_prefix(p) == "Labels: " + ", ".join(lab for lab, _ in fused["labels"])
