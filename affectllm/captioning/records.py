@@ -151,11 +151,9 @@ def pool_evidence(evidence: list[dict[str, Any]], weights: list[float]) -> dict[
             text[key] = _ordered_union(values)
         else:
             text[key] = values[0]
-    from affectllm.perception.fusion import fuse, text_to_base
+    from affectllm.perception.fusion import fuse_evidence
 
-    return {"face": face, "voice": voice, "text": text,
-            "fused": fuse(voice=voice.get("probs"), face=face.get("mean_probs"),
-                          text=text_to_base(text.get("emotion_words")))}
+    return {"face": face, "voice": voice, "text": text, "fused": fuse_evidence(face, voice, text)}
 
 
 def _ordered_union(lists: Any) -> list[Any]:

@@ -112,8 +112,8 @@ class Engine:
         - a ``QuoteGuard`` (when ``ground_quotes``): inside quotation marks only the row's transcript, its
           translation or subtitle can be copied, and with nothing said no quotation can open;
         - when ``anchor`` (the default question of a cue-reading model, no forced start given) and
-          ``anchor_labels``: the answer starts with ``Labels: <top class of evidence.fused>``, so the first
-          label is the calibrated fusion of the experts (never less right than they are); the language model
+          ``anchor_labels``: the answer starts with ``Labels: <evidence.fused.labels>``, so the first
+          labels are the calibrated fusion of the experts (never less right than they are); the language model
           adds further labels, valence, arousal and the explanation. Rows without a fused estimate are free.
         """
         from dataclasses import replace
@@ -158,9 +158,11 @@ class Engine:
 
 
 def fused_prefix(p: Perception | None) -> str:
-    """``Labels: <fused top class>`` for a perception with a fused estimate, else ""."""
-    top = ((getattr(p, "fused", None) or {}).get("top")) if p is not None else None
-    return f"Labels: {top}" if top else ""
+    """``Labels: nervous, worried`` (the fused label set; its top class where it has none) for a perception
+    with a fused estimate, else ""."""
+    fused = (getattr(p, "fused", None) or {}) if p is not None else {}
+    labels = [str(lab) for lab, _ in fused.get("labels") or []] or ([fused["top"]] if fused.get("top") else [])
+    return f"Labels: {', '.join(labels)}" if labels else ""
 
 
 def latest_media(conversation: Conversation) -> Perception | None:

@@ -5,18 +5,24 @@ Rule (weighted log-linear pooling, the product-of-experts form of a logarithmic 
     log p(c) = sum_m w_m * log q_m(c) - log Z,    q_m = (1 - EPS) * p_m + EPS / C
 
 over the experts m that measured something on this clip; the weight w_m acts as an inverse temperature.
-- voice: w = 1. Its probabilities are already temperature-scaled on held-out speakers (its temperature was
-  fitted by ``train/train_voice_expert.py`` and folded into the shipped head), so alone it is calibrated.
-- face: w = ``FACE_WEIGHT`` = 1, a prior, not fitted: the labelled corpora are audio only, so nothing here
-  can fit it, and equal weights are the neutral product of experts. (A weight of 0.5 let a voice expert
-  that is out of its domain — espeak-ng speech in the shipped example clip, "angry" 0.86 — overrule a
-  unanimous smiling face and the words "happy", "perfect".) Its 7 classes map onto the base classes (disgust -> disgusted, fear -> fearful, surprise ->
+The weights are ``reliability.PRIORS`` x an input-dependent reliability in [0, 1]; both, and every factor,
+are defined and documented in ONE place: ``affectllm.perception.reliability`` (face: share of frames with a
+face, detection confidence, face size; voice: speech duration and share, distance from the acted corpora;
+text: words read, language probability). Called without evidence (``fuse(voice=..., face=...)``) every
+reliability is 1, so an expert alone keeps its calibrated distribution.
+- voice: its probabilities are temperature-scaled on held-out speakers, so alone it is calibrated.
+- face: its 7 classes map onto the base classes (disgust -> disgusted, fear -> fearful, surprise ->
   surprised); it cannot tell calm or bored from neutral, so those get its neutral probability (the face
-  says nothing about them), and the row is renormalised.
-- text: w = ``TEXT_WEIGHT`` = 0.5, a prior: the emotion words the lexicons found (NRC EmoLex / DUTIR:
-  joy, like -> happy; sadness -> sad; anger -> angry; fear -> fearful; disgust -> disgusted; surprise ->
-  surprised; anticipation and trust say nothing here) as add-``TEXT_ALPHA`` counts over the base classes, so
-  one word is a gentle nudge (x3 odds at weight 1) and no word leaves the text out.
+  says nothing about them), and the row is renormalised. (A face weight of 0.5 let a voice expert that is out
+  of its domain — espeak-ng speech in the shipped example clip, "angry" 0.86 — overrule a unanimous smiling
+  face and the words "happy", "perfect".)
+- text: the text expert's ``base`` distribution (``evidence.text.expert``) when it ran; it may stand alone.
+  Otherwise the fallback: the emotion words the lexicons found (NRC EmoLex / DUTIR: joy, like -> happy;
+  sadness -> sad; anger -> angry; fear -> fearful; disgust -> disgusted; surprise -> surprised; anticipation
+  and trust say nothing here) as add-``TEXT_ALPHA`` counts over the base classes at weight 0.5, so one word is
+  a gentle nudge; lexicon words alone are no estimate (a few keyword hits only refine what was seen or heard).
+The fused base distribution is then spread over fine labels and cut into a label set by probability mass
+(``affectllm.perception.label_sets``): ``labels = [[adjective, p], ...]``.
 An expert that measured nothing (no face in any frame, no speech, a clip too short) is left out; with no
 expert left the result says so and holds no distribution. Valence and arousal are the expected circumplex
 positions under the fused distribution (same map as the voice expert).
@@ -31,9 +37,7 @@ import numpy as np
 from affectllm.perception.voice import BASE_CLASSES, valence_arousal
 from affectllm.report.grounded import canonical
 
-FACE_WEIGHT = 1.0
-VOICE_WEIGHT = 1.0
-TEXT_WEIGHT = 0.5
+FACE_WEIGHT = 1.0  # = reliability.PRIORS["face"] (kept as a name for train/train_voice_expert.py)
 TEXT_ALPHA = 0.5
 LEXICON_TO_BASE = {"joy": "happy", "like": "happy", "happiness": "happy", "sadness": "sad", "anger": "angry",
                    "fear": "fearful", "disgust": "disgusted", "surprise": "surprised"}
@@ -69,31 +73,76 @@ def text_to_base(emotion_words: list[Any] | None) -> dict[str, float] | None:
 
 
 def fuse(voice: dict[str, float] | None = None, face: dict[str, float] | None = None,
-         weights: dict[str, float] | None = None, text: dict[str, float] | None = None) -> dict[str, Any]:
+         weights: dict[str, float] | None = None, text: dict[str, float] | None = None, *,
+         text_expert: dict[str, Any] | None = None,
+         reliability: dict[str, tuple[float, list[str]]] | None = None) -> dict[str, Any]:
     """Pool the available experts' probabilities (dicts class -> p; None = not measured) into ``evidence.fused``.
 
-    Returns ``{"probs", "top", "confidence", "valence", "arousal", "sources", "weights"}``, or
-    ``{"probs": None, "sources": [], "note": ...}`` when no expert measured anything.
+    ``text``: the lexicon fallback over the base classes (``text_to_base``); ``text_expert``: the text
+    expert's output (``evidence.text.expert``), which replaces it when given. ``reliability``: per modality
+    ``(r, reasons)`` from ``affectllm.perception.reliability`` (missing: r = 1). ``weights`` overrides the
+    final weights. Returns ``{"probs", "top", "confidence", "valence", "arousal", "sources", "weights",
+    "reliability", "labels"}``, or ``{"probs": None, "sources": [], "note", "reliability", "labels": []}`` when
+    no expert measured anything.
     """
-    w = {"voice": VOICE_WEIGHT, "face": FACE_WEIGHT, "text": TEXT_WEIGHT, **(weights or {})}
+    from affectllm.perception import reliability as rel
+    from affectllm.perception.label_sets import label_set
+
+    given = reliability or {}
+    expert_base = (text_expert or {}).get("base") or None
+    text_row, text_prior = (expert_base, rel.PRIORS["text"]) if expert_base else (text, rel.PRIORS["lexicon"])
     rows: dict[str, np.ndarray] = {}
     if voice:
         rows["voice"] = np.array([voice.get(c, 0.0) for c in BASE_CLASSES], np.float64)
     if face:
         rows["face"] = face_to_base(face)
-    if text and rows:  # words alone are no estimate: they only refine what was seen or heard
-        rows["text"] = np.array([text.get(c, 0.0) for c in BASE_CLASSES], np.float64)
+    if text_row and (rows or expert_base):  # the expert may stand alone; lexicon words only refine
+        rows["text"] = np.array([text_row.get(c, 0.0) for c in BASE_CLASSES], np.float64)
+    prior = {"voice": rel.PRIORS["voice"], "face": rel.PRIORS["face"], "text": text_prior}
+    w = {m: prior[m] * float(given.get(m, (1.0, []))[0]) for m in rows}
+    w.update({m: v for m, v in (weights or {}).items() if m in rows})
+    report = {}
+    for m in rel.MODALITIES:
+        reasons = list(given.get(m, (1.0, []))[1])
+        if m not in rows:
+            reasons = reasons or [{"face": "no face measured", "voice": "no voice measured",
+                                   "text": "no text estimate"}[m]]
+            if m == "text" and text_row and not rows:
+                reasons.append("lexicon words alone are no estimate")
+        elif w[m] <= 0:
+            reasons.append("left out: reliability 0")
+        report[m] = {"weight": round(w.get(m, 0.0), 4) if m in rows else 0.0, "reasons": reasons}
+    rows = {m: r for m, r in rows.items() if w[m] > 0}
     if not rows:
-        return {"probs": None, "sources": [], "note": "no face seen and no voiced speech heard"}
+        return {"probs": None, "sources": [], "note": "no face seen and no voiced speech heard",
+                "reliability": report, "labels": []}
     c = len(BASE_CLASSES)
     log_p = sum(w[m] * np.log((1 - EPS) * r / r.sum() + EPS / c) for m, r in rows.items())  # [C]
     p = np.exp(log_p - log_p.max())
     p /= p.sum()
     v, a = valence_arousal(p, BASE_CLASSES)
     top = int(p.argmax())
-    return {"probs": {k: round(float(x), 4) for k, x in zip(BASE_CLASSES, p)}, "top": BASE_CLASSES[top],
+    probs = {k: round(float(x), 4) for k, x in zip(BASE_CLASSES, p)}
+    rho = w["text"] / rel.PRIORS["text"] if expert_base and "text" in rows else 0.0
+    return {"probs": probs, "top": BASE_CLASSES[top],
             "confidence": round(float(p[top]), 4), "valence": round(v, 3), "arousal": round(a, 3),
-            "sources": sorted(rows), "weights": {m: w[m] for m in sorted(rows)}}
+            "sources": sorted(rows), "weights": {m: round(w[m], 4) for m in sorted(rows)},
+            "reliability": report,
+            "labels": label_set(probs, (text_expert or {}).get("fine") if expert_base else None, rho)}
+
+
+def fuse_evidence(face: dict[str, Any] | None, voice: dict[str, Any] | None,
+                  text: dict[str, Any] | None) -> dict[str, Any]:
+    """``evidence.fused`` from the experts' evidence dicts, each expert weighted by its reliability on them."""
+    from affectllm.perception.reliability import face_reliability, text_reliability, voice_reliability
+
+    face, voice, text = face or {}, voice or {}, text or {}
+    r_text, source, text_reasons = text_reliability(text)
+    return fuse(voice=voice.get("probs"), face=face.get("mean_probs"),
+                text=text_to_base(text.get("emotion_words")) if source == "lexicon" else None,
+                text_expert=text.get("expert") if source == "expert" else None,
+                reliability={"face": face_reliability(face), "voice": voice_reliability(voice),
+                             "text": (r_text, text_reasons)})
 
 
 def fused_line(fused: dict[str, Any]) -> str | None:

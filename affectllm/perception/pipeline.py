@@ -159,11 +159,10 @@ def _run_experts(p: Perception, experts: Experts) -> None:
               "language": p.text.get("language"),
               **text_cues(p.transcript, p.language, p.translation, p.subtitle),
               "exclamations": words.count("!") + words.count("！"), "questions": words.count("?") + words.count("？")}
-    if p.audio is not None or p.frames is not None:
-        from affectllm.perception.fusion import fuse, text_to_base
+    if p.audio is not None or p.frames is not None or p.text.get("expert"):  # the text expert may stand alone
+        from affectllm.perception.fusion import fuse_evidence
 
-        p.fused = fuse(voice=p.voice.get("probs"), face=p.face.get("mean_probs"),
-                       text=text_to_base(p.text.get("emotion_words")))
+        p.fused = fuse_evidence(p.face, p.voice, p.text)
 
 
 def _faces(p: Perception, experts: Experts) -> None:
@@ -180,6 +179,10 @@ def _faces(p: Perception, experts: Experts) -> None:
     p.face_crops, p.face_times = crops, np.asarray(p.timestamps)[np.asarray(kept)]
     probs, per_expert, _ = experts.expression.predict_track(frames, track)  # pooled [T', 7], {name: [T', 7]}
     mean = probs.mean(0)
+    boxes = [b for b in track.boxes if b is not None]
+    heights = [b.h / float(p.frames[i].shape[0]) for i, b in enumerate(track.boxes) if b is not None]
+    p.face["detection_score"] = round(float(np.mean([b.score for b in boxes])), 3)  # Haar: 1 (no confidence)
+    p.face["face_size"] = round(float(np.mean(heights)), 3)  # face height / frame height
     p.face["mean_probs"] = {c: round(float(v), 4) for c, v in zip(EXPRESSION_CLASSES, mean)}
     p.face["experts"] = {name: {c: round(float(v), 4) for c, v in zip(EXPRESSION_CLASSES, pr.mean(0))}
                          for name, pr in per_expert.items()}

@@ -158,7 +158,14 @@ class VoiceExpert:
         probs = self.predict(feats)[0]  # [C]
         v, a = valence_arousal(probs, self.classes)
         return {"probs": {c: round(float(p), 4) for c, p in zip(self.classes, probs)},
-                "top": self.classes[int(probs.argmax())], "valence": round(v, 3), "arousal": round(a, 3)}
+                "top": self.classes[int(probs.argmax())], "valence": round(v, 3), "arousal": round(a, 3),
+                "domain_distance": round(self.domain_distance(feats), 3)}
+
+    def domain_distance(self, features: np.ndarray) -> float:
+        """How far pooled features ``[2D]`` lie from the training corpora: the RMS z-score under the head's own
+        standardisation (the training features' mean and std), about 1 for a clip like the acted ones."""
+        z = (torch.as_tensor(np.asarray(features, np.float32)).reshape(-1) - self.head.mean) / self.head.scale
+        return float(z.pow(2).mean().sqrt())
 
 
 def voice_line(voice: dict) -> str | None:

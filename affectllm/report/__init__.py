@@ -41,6 +41,7 @@ class EmotionReport:
     translation: str | None = None  # English rendering of non-English speech (Whisper translate)
     faithful: bool = True  # set by parse_report: no unsupported quote, cited word or loop
     faithfulness_problems: list[str] = field(default_factory=list)
+    labels_source: str | None = None  # "answer" (parsed from the text), "fused" (evidence.fused.labels), None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,6 +118,12 @@ def parse_report(text: str, perception: Any = None) -> EmotionReport:
     except Exception:  # noqa: BLE001 - a malformed generation must never raise
         report.labels = []
     _ground(report, perception)
+    if report.labels:
+        report.labels_source = "answer"
+    else:  # a free-form answer: the labels are the fused experts' label set, said so in labels_source
+        fused = (getattr(perception, "fused", None) or {}) if perception is not None else {}
+        report.labels = [str(lab) for lab, _ in fused.get("labels") or []]
+        report.labels_source = "fused" if report.labels else None
     return report
 
 

@@ -35,6 +35,8 @@ def labels_html(report: Any | None) -> str:
     if report is None:
         return '<div id="labels-body"><span class="empty">No answer yet.</span></div>'
     chips = "".join(f'<span class="chip">{html.escape(lab)}</span>' for lab in report.labels)
+    if chips and getattr(report, "labels_source", None) == "fused":
+        chips += '<span class="empty"> (from the fused experts: the answer named none)</span>'
     if not chips:
         chips = '<span class="empty">No labels in the answer (the model did not follow the report format).</span>'
     dims = []

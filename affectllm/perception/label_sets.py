@@ -1,0 +1,97 @@
+"""Open-vocabulary label sets: a ranked set of fine-grained labels from the fused distribution.
+
+The fused estimate is over ``BASE_CLASSES`` (9). The text expert (``evidence.text.expert``) also gives a
+distribution over GoEmotions' 28 fine labels. The fine distribution here spreads each base class's fused
+mass over its fine labels (``FINE_TO_BASE``):
+
+    P(f) = P_fused(base(f)) * [rho * q(f | base) + (1 - rho) * prior(f | base)]
+
+with q the text expert's fine probabilities renormalised within the base class, rho the text's fusion
+weight relative to its prior (0 without a text expert), and prior(f | base) ``PRIOR_SPLIT`` (the prototype
+label of the class first). Base classes with no GoEmotions label (calm, bored) keep their mass under their
+own name. Labels are the adjectives users and OV-MER references use (``ADJECTIVE``: nervousness -> nervous).
+
+The set: labels in decreasing P, as many as needed to reach ``LABEL_MASS`` of the mass, at most
+``LABEL_MAX``, at least one (``select``). The threshold is measured in ``bench/label_sets.py`` with the
+OV-MER emotion-wheel F.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+LABEL_MASS = 0.5  # cumulative probability mass the set covers (bench/label_sets.py)
+LABEL_MAX = 4  # OV-MER references hold 3.4 labels on average
+FINE_TO_BASE: dict[str, str] = {
+    # Demszky et al. (2020)'s Ekman grouping of GoEmotions, with relief as calm
+    "admiration": "happy", "amusement": "happy", "approval": "happy", "caring": "happy", "desire": "happy",
+    "excitement": "happy", "gratitude": "happy", "joy": "happy", "love": "happy", "optimism": "happy",
+    "pride": "happy", "relief": "calm",
+    "anger": "angry", "annoyance": "angry", "disapproval": "angry",
+    "disgust": "disgusted",
+    "fear": "fearful", "nervousness": "fearful",
+    "sadness": "sad", "disappointment": "sad", "embarrassment": "sad", "grief": "sad", "remorse": "sad",
+    "surprise": "surprised", "realization": "surprised", "confusion": "surprised", "curiosity": "surprised",
+    "neutral": "neutral",
+}
+ADJECTIVE: dict[str, str] = {
+    "admiration": "admiring", "amusement": "amused", "anger": "angry", "annoyance": "annoyed",
+    "approval": "approving", "caring": "caring", "confusion": "confused", "curiosity": "curious",
+    "desire": "eager", "disappointment": "disappointed", "disapproval": "disapproving", "disgust": "disgusted",
+    "embarrassment": "embarrassed", "excitement": "excited", "fear": "afraid", "gratitude": "grateful",
+    "grief": "grieving", "joy": "happy", "love": "loving", "nervousness": "nervous", "optimism": "optimistic",
+    "pride": "proud", "realization": "realizing", "relief": "relieved", "remorse": "guilty", "sadness": "sad",
+    "surprise": "surprised", "neutral": "neutral", "calm": "calm", "bored": "bored",
+}
+# prior(f | base) without a text expert: the class's prototype first, then its commonest shades
+PRIOR_SPLIT: dict[str, dict[str, float]] = {
+    "happy": {"joy": 0.5, "excitement": 0.15, "amusement": 0.15, "gratitude": 0.1, "love": 0.1},
+    "angry": {"anger": 0.5, "annoyance": 0.3, "disapproval": 0.2},
+    "sad": {"sadness": 0.5, "disappointment": 0.3, "grief": 0.1, "remorse": 0.1},
+    "fearful": {"fear": 0.5, "nervousness": 0.5},
+    "surprised": {"surprise": 0.6, "confusion": 0.2, "realization": 0.1, "curiosity": 0.1},
+    "disgusted": {"disgust": 1.0}, "neutral": {"neutral": 1.0}, "calm": {"calm": 0.7, "relief": 0.3},
+    "bored": {"bored": 1.0},
+}
+
+
+def fine_distribution(base: dict[str, float], fine: dict[str, float] | None = None,
+                      rho: float = 0.0) -> dict[str, float]:
+    """P over fine labels (GoEmotions names, plus calm / bored) from the fused base distribution; sums to 1."""
+    out: dict[str, float] = {}
+    rho = max(0.0, min(1.0, rho)) if fine else 0.0
+    for b, pb in base.items():
+        prior = PRIOR_SPLIT.get(b, {b: 1.0})
+        children = [f for f, fb in FINE_TO_BASE.items() if fb == b]
+        q = {f: float((fine or {}).get(f, 0.0)) for f in children}
+        zq = sum(q.values())
+        names = dict.fromkeys([*prior, *children])
+        for f in names:
+            share = (1 - rho) * prior.get(f, 0.0) + (rho * q.get(f, 0.0) / zq if zq > 0 else rho * prior.get(f, 0.0))
+            if share > 0:
+                out[f] = out.get(f, 0.0) + pb * share
+    z = sum(out.values())
+    return {f: p / z for f, p in out.items()} if z > 0 else {}
+
+
+def select(dist: dict[str, float], mass: float = LABEL_MASS, max_size: int = LABEL_MAX) -> list[list[Any]]:
+    """``[[adjective, p], ...]``: the most probable labels until their mass reaches ``mass``, at most
+    ``max_size``, in decreasing p (ties by name). Two fine labels with one adjective pool their p."""
+    merged: dict[str, float] = {}
+    for f, p in dist.items():
+        name = ADJECTIVE.get(f, f)
+        merged[name] = merged.get(name, 0.0) + p
+    ranked = sorted(merged.items(), key=lambda kv: (-kv[1], kv[0]))
+    out, total = [], 0.0
+    for name, p in ranked[:max(1, max_size)]:
+        out.append([name, round(p, 4)])
+        total += p
+        if total >= mass:
+            break
+    return out
+
+
+def label_set(base: dict[str, float] | None, fine: dict[str, float] | None = None, rho: float = 0.0,
+              mass: float = LABEL_MASS, max_size: int = LABEL_MAX) -> list[list[Any]]:
+    """The label set of a fused estimate (``[]`` when there is none)."""
+    return select(fine_distribution(base, fine, rho), mass, max_size) if base else []
