@@ -7,7 +7,8 @@ Writes DIR/train.jsonl, DIR/heldout.jsonl and DIR/composition.json (default DIR:
 ``$AFFECTLLM_HOME/instruct/starter``). Held-out rows are the clips of one speaker fold
 (``affectllm.instruct.labelled_corpora``: HELDOUT_FOLD), train rows every other speaker's; both are capped to a
 (corpus, class)-balanced subset (the LLM stage is the slow one: ~25 s per 4-row step on 2 cores). Every target is
-a grounded report composed from the cues measured on the clip (``affectllm.instruct.grounded``) by the same
+a grounded report whose explanation reasons over the cues measured on the clip (``affectllm.instruct.reasoning``:
+each channel cited, conflicts weighed, missing channels said, varied phrasings) by the same
 experts the model sees at inference, with ``--voice-head``: a voice head trained WITHOUT the held-out speakers
 (``train/train_voice_expert.py --fold-head 0``), so no cue comes from a head that heard a held-out label.
 What is synthetic is recorded per row (``meta.synthetic``): espeak rows, and the ``corpus+face`` rows that pair a
@@ -25,10 +26,11 @@ from collections import Counter
 from pathlib import Path
 
 from affectllm.defaults import DEFAULT_PROMPT
-from affectllm.instruct.grounded import EMOTIONS, grounded_explanation, grounded_report
+from affectllm.instruct.grounded import EMOTIONS, grounded_explanation
 from affectllm.instruct.io import write_jsonl
 from affectllm.instruct.starter import corpus_samples, face_samples, face_speech_samples, synthetic_samples
 from affectllm.paths import cache_dir, shared_dir
+from affectllm.report import format_report
 
 PLACEHOLDER = {"audio": "<audio>", "video": "<video>", "image": "<image>"}
 MAX_TRAIN_ROWS = 200  # + 4 faces + 32 face+speech + 16 synthetic = 252 rows: ~1.3 epochs of 80 steps x 4
@@ -83,12 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     for i, s in enumerate(samples):
         p = perceive(s.path, experts=experts, num_frames=8)
         names, valence, arousal = EMOTIONS[s.label]
+        explanation = grounded_explanation(p, s.label, key=s.id)  # the composer's; phrasings picked by the id
         rows[s.split].append({
             "id": s.id, s.kind: str(s.path),
             "conversations": [{"role": "user", "content": f"{PLACEHOLDER[s.kind]}\n{DEFAULT_PROMPT}"},
-                              {"role": "assistant", "content": grounded_report(p, s.label)}],
+                              {"role": "assistant", "content": format_report(names, explanation, valence, arousal)}],
             "task": "describe", "source": s.source, "labels": names, "valence": valence, "arousal": arousal,
-            "description": grounded_explanation(p, s.label), "split": s.split,
+            "description": explanation, "split": s.split,
             "meta": {"synthetic": s.synthetic, "class": s.label, "corpus": s.source, **s.meta},
         })
         print(f"[{i + 1}/{len(samples)}] {s.split:7s} {s.id}: {s.label} | {p.transcript!r} "

@@ -145,8 +145,7 @@ def _run_experts(p: Perception, experts: Experts) -> None:
             p.transcript, p.language, p.translation = tr.text.strip(), tr.language, tr.translation
             p.text["language"] = {"code": tr.language, "probability": tr.language_probability,
                                   "uncertain": tr.language_uncertain}
-        words = len(p.transcript.split()) if p.transcript else None
-        pro = analyse_prosody(p.audio, sr=16000, words=words)
+        pro = analyse_prosody(p.audio, sr=16000, text=p.transcript or None)  # words, or syllables of unspaced scripts
         p.voice = {**_as_dict(pro), "cues": describe_prosody(pro)}
         if experts.voice is not None and experts.asr is not None:
             p.voice.update(experts.voice.estimate(p.audio, experts.asr.model.encoder, pro.f0_mean_hz is not None))

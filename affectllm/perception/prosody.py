@@ -5,12 +5,15 @@ Everything is plain numpy/scipy on 16 kHz mono float32 and runs in milliseconds 
   and parabolic interpolation, on 10-ms hops, restricted to frames loud enough to be speech.
 - energy: frame RMS in dBFS; speech activity is an adaptive gate between the noise floor and the peak.
 - rate: syllable nuclei = voiced peaks of the smoothed energy contour (de Jong & Wempe 2009 style), or the
-  given word count, per second of the speaking span (first to last active frame).
+  units of the transcript (``speech_units``: words of spaced scripts; Han characters and Hangul blocks, which
+  are syllables, and kana, which are morae, for unspaced scripts), per second of the speaking span (first to
+  last active frame), judged fast or slow against that unit's own thresholds (``RATE_THRESHOLDS``).
 - pauses: inactive stretches of at least ``MIN_PAUSE_S`` inside the speaking span.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -22,6 +25,31 @@ YIN_THRESHOLD = 0.2
 NUCLEUS_APERIODICITY = 0.4  # a syllable nucleus must be this periodic (YIN dip depth)
 MIN_PAUSE_S = 0.25
 SILENCE_DB = -70.0  # frames below this are never speech (dBFS)
+# unit -> (slow below, fast above) per second. Words: English read speech ~2.5 words/s. Syllables (Han
+# characters, Hangul blocks, energy nuclei): conversational Mandarin ~4-5 syllables/s, Korean ~5-6. Morae
+# (kana): Japanese ~7 morae/s. A Mandarin clip counted by spaces gave ~0.5 "words"/s: always "slow".
+RATE_THRESHOLDS: dict[str, tuple[float, float]] = {"word": (1.7, 3.3), "syllable": (2.5, 6.0), "mora": (4.0, 9.0),
+                                                   "nucleus": (2.5, 5.5)}
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_KANA = re.compile(r"[\u3041-\u3096\u30a1-\u30fa\u30fc]")  # small kana and the long mark count as morae too
+_HANGUL = re.compile(r"[\uac00-\ud7af]")
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+
+
+def speech_units(text: str | None) -> tuple[int, str]:
+    """How much was said, in the unit its script has: ``(count, unit)``.
+
+    Han characters and Hangul blocks are one syllable each, kana one mora each (a text with kana is counted in
+    morae, its Han characters as one mora each: a low estimate); any other script counts words between spaces.
+    """
+    text = text or ""
+    han, kana, hangul = len(_HAN.findall(text)), len(_KANA.findall(text)), len(_HANGUL.findall(text))
+    rest = len(_WORD.findall(_HAN.sub(" ", _KANA.sub(" ", _HANGUL.sub(" ", text)))))
+    if kana:
+        return kana + han + rest, "mora"
+    if han or hangul:
+        return han + hangul + rest, "syllable"
+    return rest, "word"
 
 
 @dataclass
@@ -43,6 +71,8 @@ class Prosody:
     pause_count: int
     pause_total_s: float
     longest_pause_s: float
+    rate_unit: str = "nucleus"  # what ``rate_per_s`` counts: word | syllable | mora (transcript) or nucleus
+    rate_per_s: float = 0.0  # the speaking rate in that unit (``RATE_THRESHOLDS`` judge it)
 
     @property
     def f0_range_hz(self) -> float | None:
@@ -131,8 +161,12 @@ def count_syllables(energy_db: np.ndarray, periodic: np.ndarray, hop_s: float = 
     return int(np.sum(periodic[peaks]))
 
 
-def analyse_prosody(audio: np.ndarray, sr: int = 16000, words: int | None = None) -> Prosody:
-    """Prosodic features of ``audio`` (``[S]`` float mono at ``sr``); ``words`` = word count if known."""
+def analyse_prosody(audio: np.ndarray, sr: int = 16000, words: int | None = None, text: str | None = None) -> Prosody:
+    """Prosodic features of ``audio`` (``[S]`` float mono at ``sr``); ``words`` = word count if known, or
+    ``text`` = the transcript, counted in its script's unit (``speech_units``)."""
+    unit = "word" if words is not None else "nucleus"
+    if text is not None and words is None:
+        words, unit = speech_units(text)
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
     duration = audio.size / sr if sr else 0.0
     energy = frame_energy_db(audio, sr)  # [F]
@@ -156,6 +190,7 @@ def analyse_prosody(audio: np.ndarray, sr: int = 16000, words: int | None = None
     else:
         f0_stats = (None, None, None, None, None)
     syllables = count_syllables(energy, active & (aperiodicity < NUCLEUS_APERIODICITY))
+    rate = (words if words is not None else syllables) / speech_s if speech_s > 0 else 0.0
     return Prosody(
         duration_s=duration,
         speech_s=speech_s,
@@ -168,10 +203,12 @@ def analyse_prosody(audio: np.ndarray, sr: int = 16000, words: int | None = None
         energy_mean_db=float(level.mean()) if level.size else SILENCE_DB,
         energy_std_db=float(level.std()) if level.size else 0.0,
         syllables_per_s=syllables / speech_s if speech_s > 0 else 0.0,
-        words_per_s=(words / speech_s if speech_s > 0 else 0.0) if words is not None else None,
+        words_per_s=(words / speech_s if speech_s > 0 else 0.0) if unit == "word" else None,
         pause_count=len(pauses),
         pause_total_s=float(sum(pauses)),
         longest_pause_s=float(max(pauses, default=0.0)),
+        rate_unit=unit,
+        rate_per_s=float(rate),
     )
 
 
@@ -191,10 +228,9 @@ def describe_prosody(p: Prosody) -> list[str]:
         cues.append("quiet")
     if p.energy_std_db > 9:
         cues.append("strongly varying loudness")
-    if p.words_per_s is not None:
-        rate = "fast speech" if p.words_per_s > 3.3 else "slow speech" if p.words_per_s < 1.7 else ""
-    else:
-        rate = "fast speech" if p.syllables_per_s > 5.5 else "slow speech" if p.syllables_per_s < 2.5 else ""
+    slow, fast = RATE_THRESHOLDS.get(p.rate_unit, RATE_THRESHOLDS["nucleus"])
+    per_s = p.rate_per_s if p.rate_unit != "nucleus" or p.rate_per_s else p.syllables_per_s
+    rate = "fast speech" if per_s > fast else "slow speech" if per_s < slow else ""
     if rate:
         cues.append(rate)
     if p.longest_pause_s >= 1.0 or (p.speech_s > 0 and p.pause_total_s / p.speech_s > 0.3):

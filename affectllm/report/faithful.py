@@ -160,9 +160,13 @@ def _words(found: Any) -> list[str]:
 
 
 # "words like X, Y and Z", "the word X", "terms such as 'X'": X is a cited word
+# ("the words read as amused", "the face's expression stays neutral" cite nothing: a plural needs a connector or
+# a quotation mark before the word it cites; a singular "word"/"term" cites what follows it)
+_CITED_LIST = (r"((?:[\"“”'‘’「」『』]?[^\W\d_]+[\"“”'‘’「」『』]?)"
+               r"(?:\s*(?:,|and|or|、)\s*[\"“”'‘’「」『』]?[^\W\d_]+[\"“”'‘’「」『』]?)*)")
 _CITE_RE = re.compile(
-    r"\b(?:words?|terms?|expressions?)\s*(?:like|such as|including|as|:)?\s*"
-    r"((?:[\"“”'‘’「」『』]?[^\W\d_]+[\"“”'‘’「」『』]?)(?:\s*(?:,|and|or|、)\s*[\"“”'‘’「」『』]?[^\W\d_]+[\"“”'‘’「」『』]?)*)",
+    r"\b(?:(?:words?|terms?|expressions?)\s*(?:like|such as|including|as|:)\s*|(?:word|term)\s+"
+    r"|(?:words|terms|expressions)\s+(?=[\"“”'‘’「」『』]))" + _CITED_LIST,
     re.I,
 )
 _STOP_CITE = {"that", "this", "the", "a", "an", "and", "or", "of", "he", "she", "they", "it", "his", "her", "their",

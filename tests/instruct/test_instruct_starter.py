@@ -27,17 +27,19 @@ def _perception(face: bool = True, words: bool = True) -> Perception:
 
 
 def test_grounded_report_cites_face_voice_and_words_and_parses_back():
-    text = grounded_report(_perception(), "joy")
-    r = parse_report(text)
+    p = _perception()
+    r = parse_report(grounded_report(p, "joy"), perception=p)
     assert r.labels == ["happy", "joyful"] and r.valence == 0.8 and r.arousal == 0.5
-    assert "face looks happy (0.81) in 6 of 8 frames" in r.explanation
-    assert "high, variable pitch and loud" in r.explanation
-    assert '"We won the game!"' in r.explanation and "feels happy and joyful" in r.explanation
+    assert "smiles" in r.explanation and "6 of 8 frames" in r.explanation and "0.81" in r.explanation
+    assert "high, variable pitch and a loud delivery" in r.explanation
+    assert '"We won the game!"' in r.explanation and "happy and joyful" in r.explanation
+    assert r.faithful, r.faithfulness_problems
 
 
 def test_grounded_explanation_says_when_no_face_is_visible():
     e = grounded_explanation(_perception(face=False, words=False), "sad")
-    assert e.startswith("No face is visible; the voice shows") and e.endswith("feels sad.")
+    assert "no face was found in any of the 8 frames" in e.lower() and "sad" in e
+    assert "smiles" not in e and "face looks" not in e
 
 
 def test_canonical_aliases_and_unknown_labels():
