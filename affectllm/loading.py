@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from affectllm.defaults import DEFAULT_BACKBONE
+from affectllm.model.defaults import DEFAULT_BACKBONE
 
 _ASSETS = Path(__file__).parent / "assets"
 # The starter adapter trained for each embedded backbone by train/make_starter.sh (BACKBONE=...).

@@ -26,8 +26,9 @@ from collections import Counter
 from pathlib import Path
 
 from affectllm.defaults import DEFAULT_PROMPT
-from affectllm.instruct.grounded import EMOTIONS, grounded_explanation
+from affectllm.instruct.grounded import EMOTIONS
 from affectllm.instruct.io import write_jsonl
+from affectllm.instruct.reasoning import grounded_explanation
 from affectllm.instruct.starter import corpus_samples, face_samples, face_speech_samples, synthetic_samples
 from affectllm.paths import cache_dir, shared_dir
 from affectllm.report import format_report

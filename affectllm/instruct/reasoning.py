@@ -1,6 +1,6 @@
 """Explanations that reason over every cue, composed from the measured evidence only.
 
-The one explanation composer: the starter's training targets (``grounded.grounded_explanation``) and the
+The one explanation composer: the starter's training targets (``grounded_explanation`` below) and the
 engine's fallback for an answer with no explanation both call ``compose_explanation``. From
 ``Perception.evidence()`` (face, voice, text, fused) it writes, in moves:
 
@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from affectllm.perception.prosody import speech_units
+from affectllm.report import format_report
+from affectllm.report.grounded import EMOTIONS, canonical
 
 # GoEmotions label -> (how the words read, base class)
 GOEMOTIONS: dict[str, tuple[str, str]] = {
@@ -75,7 +77,7 @@ def _cap(s: str) -> str:
 
 def _quote(text: str) -> str:
     """Verbatim words of ``text`` for a quotation (its first ``MAX_QUOTE_WORDS``; inner quote marks dropped)."""
-    from affectllm.faithful import QUOTE_CHARS
+    from affectllm.report.faithful import QUOTE_CHARS
 
     clean = "".join(ch for ch in " ".join(text.split()) if ch not in QUOTE_CHARS or ch in "'’")
     words = clean.split()
@@ -337,7 +339,6 @@ def _conclusion(labels: list[str], key: str, nothing: bool) -> str:
 
 
 def _base_of(label: str | None) -> str | None:
-    from affectllm.instruct.grounded import EMOTIONS, canonical
 
     if not label:
         return None
@@ -394,3 +395,18 @@ def explain(perception: Any, labels: list[str] | None = None, key: str | None = 
     evidence["text"] = {**(evidence.get("text") or {}), **said}  # what was said is the perception's own
     return compose_explanation(evidence, labels, kind=getattr(perception, "kind", None),
                                key=key or str(getattr(perception, "source", "") or ""))
+
+
+# Grounded training targets (the starter's rows): the composed explanation for a clip whose class is known.
+
+def grounded_explanation(perception, label: str, key: str | None = None) -> str:
+    """The composed explanation (``affectllm.instruct.reasoning``): every channel that measured something, the
+    conflicts between them, what was missing, then the label's names as the conclusion."""
+    return explain(perception, EMOTIONS[canonical(label)][0], key=key)
+
+
+def grounded_report(perception, label: str, key: str | None = None) -> str:
+    """The full target text (Labels / Valence / Arousal / Explanation) for one labelled clip."""
+    label = canonical(label)
+    names, valence, arousal = EMOTIONS[label]
+    return format_report(names, grounded_explanation(perception, label, key), valence, arousal)

@@ -145,8 +145,7 @@ def clip_waveform(wave: torch.Tensor, clips: int = NUM_CLIPS, seconds: float = C
 
 def clip_mode_features(tower, x: torch.Tensor, mask: torch.Tensor):
     """The audio tower's ``clips`` mode. x [B, S], mask [B, S] -> TowerOutput features [B, clips, D]."""
-    from affectllm.model.towers.audio import average_layers
-    from affectllm.model.towers.base import TowerOutput
+    from affectllm.model.towers.base import TowerOutput, average_layers
 
     spec = tower.spec
     feats, times = [], []

@@ -6,6 +6,7 @@ crops) with timestamps for the vision tower, a 16 kHz mono waveform for the audi
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np

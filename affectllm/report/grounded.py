@@ -1,14 +1,10 @@
-"""Grounded training targets: an explanation composed from the cues actually measured on a clip.
+"""The starter's emotion vocabulary: base labels, their open-vocabulary names and circumplex positions.
 
-Used to build the starter instruction set, where only a class label is known: the target explanation is the
-one composer's (``affectllm.instruct.reasoning``): it cites what each channel measured, says where they
-disagree and which weighs more, says what was missing, and then names the label, so the model learns to
-reason over the evidence it is shown.
+The starter's training targets (``affectllm.instruct.reasoning.grounded_report``) name a clip's class by these;
+fusion and the voice expert map their classes onto them.
 """
 
 from __future__ import annotations
-
-from affectllm.report import format_report
 
 # label -> (open-vocabulary labels, valence, arousal); circumplex positions after Russell (1980)
 EMOTIONS: dict[str, tuple[list[str], float, float]] = {
@@ -33,18 +29,3 @@ def canonical(label: str) -> str:
     if label not in EMOTIONS:
         raise ValueError(f"unknown starter label {label!r}; known: {sorted(EMOTIONS)}")
     return label
-
-
-def grounded_explanation(perception, label: str, key: str | None = None) -> str:
-    """The composed explanation (``affectllm.instruct.reasoning``): every channel that measured something, the
-    conflicts between them, what was missing, then the label's names as the conclusion."""
-    from affectllm.instruct.reasoning import explain
-
-    return explain(perception, EMOTIONS[canonical(label)][0], key=key)
-
-
-def grounded_report(perception, label: str, key: str | None = None) -> str:
-    """The full target text (Labels / Valence / Arousal / Explanation) for one labelled clip."""
-    label = canonical(label)
-    names, valence, arousal = EMOTIONS[label]
-    return format_report(names, grounded_explanation(perception, label, key), valence, arousal)

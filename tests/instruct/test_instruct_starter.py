@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from affectllm.instruct.grounded import canonical, grounded_explanation, grounded_report
+from affectllm.instruct.grounded import canonical
+from affectllm.instruct.reasoning import grounded_explanation, grounded_report
 from affectllm.instruct.starter import face_samples
 from affectllm.perception.pipeline import Perception
 from affectllm.report import parse_report

@@ -78,7 +78,7 @@ def test_parser_sets_faithful_from_the_perception():
 
 def test_training_targets_are_faithful_by_construction():
     """The starter's target renderer quotes only the transcript, its translation and the lexicon hits."""
-    from affectllm.instruct.grounded import grounded_report
+    from affectllm.instruct.reasoning import grounded_report
 
     p = Perception(source="x.wav", kind="audio", transcript="我哪知道啊 我也没有这方便的经验", language="zh",
                    translation="How would I know? I have no experience with this.")

@@ -94,3 +94,16 @@ def pad_sequences(seqs: list[torch.Tensor], times: list[torch.Tensor]) -> TowerO
         mask[i, : s.shape[0]] = True
         tt[i, : s.shape[0]] = t
     return TowerOutput(feats, mask, tt)
+
+
+def average_layers(out, spec) -> torch.Tensor:
+    """Mean of the ``spec.layers`` hidden states of an encoder output -> [B, L, D].
+
+    ``spec.last_layer="last_hidden_state"`` makes layer -1 the encoder output: transformers 5 returns a
+    stable-layer-norm model's ``hidden_states[-1]`` before the encoder's final layer norm, 4.x returned it after
+    (equal to ``last_hidden_state``), and checkpoints trained under 4.x expect that."""
+    hs = list(out.hidden_states)
+    if spec.last_layer == "last_hidden_state":
+        hs[-1] = out.last_hidden_state
+    layers = spec.layers if spec.layers is not None else [len(hs) - 1]
+    return torch.stack([hs[i] for i in layers]).mean(0)  # [B, L, D]
