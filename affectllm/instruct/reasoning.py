@@ -25,9 +25,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from affectllm.perception.prosody import speech_units
 from affectllm.report import format_report
 from affectllm.report.grounded import EMOTIONS, canonical
+from affectllm.utils.script_units import speech_units
 
 # GoEmotions label -> (how the words read, base class)
 GOEMOTIONS: dict[str, tuple[str, str]] = {

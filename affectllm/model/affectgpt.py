@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from affectllm.media.sampling import frame_indices  # noqa: F401  (their frame rule; re-exported)
+
 # --- published sources (ids on the Hugging Face hub) ------------------------------------------------------
 CHECKPOINT_REPO = "MERChallenge/AffectGPT"
 CHECKPOINT_FILE = "mercaptionplus_outputhybird_bestsetup_bestfusion_frame_lz/checkpoint_000030_loss_0.602.pth"
@@ -105,16 +107,6 @@ def load_openface_faces(npy_path: str | Path, audio: np.ndarray | None = None) -
         raise ValueError(f"{npy_path}: expected OpenFace crops [T, H, W, 3], got shape {faces.shape}; "
                          "extract faces with OpenFace as AffectGPT's MER-UniBench tools do")
     return {"frames": faces.astype(np.uint8), "timestamps": np.arange(len(faces), dtype=np.float32), "audio": audio}
-
-
-def frame_indices(n: int, num_frames: int = NUM_FRAMES) -> np.ndarray:
-    """Their uniform sampling: ``arange(0, n, n / min(T, n)).astype(int)``, padded with the last index to T."""
-    if n <= 0:
-        raise ValueError("no frames decoded")
-    idx = np.arange(0, n, n / min(num_frames, n)).astype(int).tolist()
-    while len(idx) < num_frames:
-        idx.append(idx[-1])
-    return np.asarray(idx[:num_frames])
 
 
 def clip_bounds(n_samples: int, clips: int = NUM_CLIPS, seconds: float = CLIP_SECONDS,

@@ -6,13 +6,13 @@ crops) with timestamps for the vision tower, a 16 kHz mono waveform for the audi
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from affectllm.media.item import SAMPLE_RATE, MediaItem, _load_audio, _load_image, _name, face_item  # noqa: F401
+from affectllm.media.sampling import load_video_frames, select_frames  # noqa: F401
 
 
 def to_media_item(part: dict[str, Any], processor) -> MediaItem:
@@ -49,35 +49,6 @@ def to_media_item(part: dict[str, Any], processor) -> MediaItem:
     if vision_cfg.get("input") == "faces":
         _to_face_crops(item)
     return item
-
-
-def load_video_frames(path: str | Path, vision_cfg: dict[str, Any] | None, start: float | None = None,
-                      end: float | None = None, max_side: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """A video file's frames as the vision tower samples them (the processor's and the engine's one path).
-
-    ``frame_sampling="uniform"``: ``num_frames`` bin-centre times, pictures capped at ``max_side``;
-    ``"affectgpt"``: every frame decoded (capped at 448 px), to be picked by ``select_frames``' indices.
-    -> frames [T, H, W, 3] uint8, timestamps [T] seconds."""
-    from affectllm.media import load_frames
-
-    cfg = vision_cfg or {}
-    if cfg.get("frame_sampling") == "affectgpt":
-        fr = load_frames(path, num_frames=None, start=start, end=end, max_side=448)
-    else:
-        fr = load_frames(path, num_frames=int(cfg.get("num_frames", 8)), start=start, end=end, max_side=max_side)
-    return fr.images, fr.timestamps
-
-
-def select_frames(frames: np.ndarray, ts: np.ndarray, vision_cfg: dict[str, Any] | None):
-    """``frame_sampling="affectgpt"``: keep frames ``arange(0, n, n/T).astype(int)`` of the n given (their
-    ``load_video``); otherwise the frames as given. -> frames [T, H, W, 3], timestamps [T]."""
-    cfg = vision_cfg or {}
-    if cfg.get("frame_sampling") != "affectgpt":
-        return frames, ts
-    from affectllm.model.affectgpt import frame_indices
-
-    idx = frame_indices(len(frames), int(cfg.get("num_frames", 8)))
-    return np.asarray(frames)[idx], np.asarray(ts)[idx]
 
 
 def _to_face_crops(item: MediaItem) -> None:

@@ -94,7 +94,7 @@ def perceive(source: str | Path | None = None, *, video: Any = None, audio: Any 
     ``num_frames`` / ``frame_sampling``: the model's vision-tower options (``VisionTowerSpec``), so the frames
     perceived are the frames the model's processor would pick from the same input."""
     from affectllm.media import MediaError, load_audio, load_image, probe
-    from affectllm.model.media_inputs import load_video_frames, select_frames
+    from affectllm.media.sampling import load_video_frames, select_frames
 
     sampling = {"num_frames": num_frames, "frame_sampling": frame_sampling}
 

@@ -13,10 +13,11 @@ Everything is plain numpy/scipy on 16 kHz mono float32 and runs in milliseconds 
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
+from affectllm.utils.script_units import speech_units
 
 HOP_S = 0.010
 WINDOW_S = 0.025
@@ -30,26 +31,6 @@ SILENCE_DB = -70.0  # frames below this are never speech (dBFS)
 # (kana): Japanese ~7 morae/s. A Mandarin clip counted by spaces gave ~0.5 "words"/s: always "slow".
 RATE_THRESHOLDS: dict[str, tuple[float, float]] = {"word": (1.7, 3.3), "syllable": (2.5, 6.0), "mora": (4.0, 9.0),
                                                    "nucleus": (2.5, 5.5)}
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_KANA = re.compile(r"[\u3041-\u3096\u30a1-\u30fa\u30fc]")  # small kana and the long mark count as morae too
-_HANGUL = re.compile(r"[\uac00-\ud7af]")
-_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
-
-
-def speech_units(text: str | None) -> tuple[int, str]:
-    """How much was said, in the unit its script has: ``(count, unit)``.
-
-    Han characters and Hangul blocks are one syllable each, kana one mora each (a text with kana is counted in
-    morae, its Han characters as one mora each: a low estimate); any other script counts words between spaces.
-    """
-    text = text or ""
-    han, kana, hangul = len(_HAN.findall(text)), len(_KANA.findall(text)), len(_HANGUL.findall(text))
-    rest = len(_WORD.findall(_HAN.sub(" ", _KANA.sub(" ", _HANGUL.sub(" ", text)))))
-    if kana:
-        return kana + han + rest, "mora"
-    if han or hangul:
-        return han + hangul + rest, "syllable"
-    return rest, "word"
 
 
 @dataclass
