@@ -33,7 +33,9 @@ class GenerationCancelled(Exception):
 class RepetitionGuard:
     """Stops a row whose last tokens are ``n`` copies of one period ``p`` (p <= ``max_period``).
 
-    ``n = max(min_repeats, ceil(min_span / p))``: a token repeated 12 times, a 2-token phrase 6 times, a
+    ``n = max(min_repeats, ceil(min_span / p))`` for a phrase, ``min_run`` for one token (runs of one token —
+    newlines, dashes, dots — are legitimate formatting far more often than phrases): one token repeated 32 times,
+    a 2-token phrase 6 times, a
     4-token quote (`` "The...",`` in SmolLM2's tokens) or any longer phrase 3 times. Loops of greedy decoding in
     small LMs look like that; real reports do not. The faithfulness check (``affectllm.faithful.find_loop``)
     calls a phrase said 3 times in a row a loop, so the guard stops at the third copy and keeps one.
@@ -42,6 +44,7 @@ class RepetitionGuard:
     max_period: int = 32
     min_repeats: int = 3
     min_span: int = 12
+    min_run: int = 32
 
     def looping(self, ids: Sequence[int]) -> bool:
         return self.repeated_tail(ids) > 0
@@ -53,7 +56,9 @@ class RepetitionGuard:
         for p in range(1, min(self.max_period, n // self.min_repeats) + 1):
             if ids[-1] != ids[-1 - p] if n > p else True:
                 continue
-            reps = max(self.min_repeats, math.ceil(self.min_span / p))
+            if p > 1 and len(set(ids[-p:])) == 1:
+                continue  # a run of one token, counted at p = 1
+            reps = self.min_run if p == 1 else max(self.min_repeats, math.ceil(self.min_span / p))
             span = p * reps
             if span <= n and list(ids[-span:]) == list(ids[-p:]) * reps:
                 return span - p
@@ -90,7 +95,7 @@ class GenerationSettings:
                 "top_p": self.top_p, "seed": self.seed, "stop_strings": list(self.stop_strings),
                 "answer_prefix": self.answer_prefix if isinstance(self.answer_prefix, str) else list(self.answer_prefix),
                 "logits_processors": [repr(p) for p in self.logits_processors],
-                "repetition_guard": None if g is None else [g.max_period, g.min_repeats, g.min_span]}
+                "repetition_guard": None if g is None else [g.max_period, g.min_repeats, g.min_span, g.min_run]}
 
 
 @dataclass

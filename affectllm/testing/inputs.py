@@ -33,9 +33,7 @@ def write_surround_clip(path: str | Path, seconds: float = 3.0, fps: int = 10, s
             frame.sample_rate, frame.pts = rate, start
             for packet in audio.encode(frame):
                 out.mux(packet)
-        for stream in (video, audio):
-            for packet in stream.encode(None):
-                out.mux(packet)
+        _flush(out, video, audio)
     return path
 
 
@@ -71,7 +69,12 @@ def write_offset_clip(path: str | Path, seconds: float = 9.3, fps: int = 10, siz
             frame.sample_rate, frame.pts = sr, start
             for packet in audio.encode(frame):
                 out.mux(packet)
-        for stream in (video, audio):
-            for packet in stream.encode(None):
-                out.mux(packet)
+        _flush(out, video, audio)
     return path
+
+
+def _flush(out, *streams) -> None:
+    """Drain each encoder's buffered packets into the container (end of a written clip)."""
+    for stream in streams:
+        for packet in stream.encode(None):
+            out.mux(packet)

@@ -165,10 +165,10 @@ def test_repetition_guard_stops_a_loop():
     assert guarded.text == processor.tokenizer.decode(guarded.token_ids, skip_special_tokens=True)
     guard = RepetitionGuard()
     assert guard.looping([1, 2, 3, 4, 5, 6, 7, 8] * 4) and not guard.looping(list(range(60)))
-    assert not guard.looping([5] * 11) and guard.looping([9] + [5] * 12)
+    assert not guard.looping([5] * 31) and guard.looping([9] + [5] * 32)
     assert not guard.looping([3, 4] * 5) and guard.looping([3, 4] * 6)
     assert guard.repeated_tail([0, 1, 2, 3, 4, 5, 6, 7, 8] + [1, 2, 3, 4, 5, 6, 7, 8] * 3) == 16
-    assert guard.repeated_tail([9] + [5] * 12) == 11 and guard.repeated_tail(list(range(60))) == 0
+    assert guard.repeated_tail([9] + [5] * 32) == 31 and guard.repeated_tail(list(range(60))) == 0
 
 
 def test_repetition_guard_stops_a_quoted_loop_at_the_third_copy():
