@@ -11,7 +11,6 @@ name the problem. So does a folder argument with no media in it, and an unreadab
 
 from __future__ import annotations
 
-import csv
 import glob
 import os
 from dataclasses import dataclass
@@ -131,18 +130,14 @@ def _rel_id(path: Path, base: Path) -> str:
 def read_manifest(path: str | os.PathLike[str]) -> list[CaptionInput]:
     """Rows of a CSV (header ``id,path[,subtitle]``) or JSONL (``{"id", "path", "subtitle"}``) manifest.
 
-    Relative media paths are resolved against the manifest's folder. ``id`` defaults to ``path``.
+    Relative media paths are resolved against the manifest's folder. ``id`` defaults to ``path``. A malformed
+    row (an unclosed quote, the wrong number of fields) raises InputError naming the file and line: no row is
+    ever dropped or merged into another.
     """
     mpath = Path(path)
     records: list[tuple[int, dict]] = []
     if mpath.suffix.lower() == ".csv":
-        with mpath.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            if reader.fieldnames is None or "path" not in [c.strip() for c in reader.fieldnames]:
-                raise InputError(f"{mpath}: a caption manifest needs a header with a 'path' column "
-                                 "(and optionally 'id' and 'subtitle'); add the header line")
-            for n, row in enumerate(reader, start=2):
-                records.append((n, {(k or "").strip(): v for k, v in row.items()}))
+        records = _read_csv_manifest(mpath)
     else:
         from affectllm.instruct.io import JsonlError, iter_jsonl
 
@@ -169,6 +164,38 @@ def read_manifest(path: str | os.PathLike[str]) -> list[CaptionInput]:
             raise InputError(f"{mpath}: id {row.id!r} appears twice (rows {records[seen[row.id]][0]} and "
                              f"{records[i][0]}); ids must be unique so --resume can skip finished rows")
         seen[row.id] = i
+    return out
+
+
+def _read_csv_manifest(mpath: Path) -> list[tuple[int, dict]]:
+    """(line, row) pairs of a CSV manifest, header checked, every row the header's width, no field over lines."""
+    from affectllm.instruct.io import CsvError, iter_csv_rows
+
+    out: list[tuple[int, dict]] = []
+    header: list[str] | None = None
+    try:
+        for line, row in iter_csv_rows(mpath):
+            if header is None:
+                header = [c.strip() for c in row]
+                if "path" not in header:
+                    raise InputError(f"{mpath}:{line}: a caption manifest needs a header with a 'path' column "
+                                     "(and optionally 'id' and 'subtitle'); add the header line")
+                continue
+            if not row or all(not c.strip() for c in row):
+                continue
+            if len(row) != len(header):
+                raise InputError(f"{mpath}:{line}: {len(row)} fields, expected {len(header)} ({','.join(header)}); "
+                                 "quote fields that contain commas and close every quote")
+            rec = dict(zip(header, row))
+            for col in ("id", "path"):
+                if "\n" in (rec.get(col) or ""):
+                    raise InputError(f"{mpath}:{line}: the '{col}' field runs over several lines; a quote is "
+                                     "probably not closed: close it so no row is swallowed")
+            out.append((line, rec))
+    except CsvError as e:
+        raise InputError(str(e)) from None
+    if header is None:
+        raise InputError(f"{mpath}: empty manifest; write a header line 'id,path[,subtitle]' and one row per file")
     return out
 
 

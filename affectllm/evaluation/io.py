@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from affectllm.evaluation.parsing import PANDAS_NA
+from affectllm.instruct.io import csv_problem as _csv_problem
 
 ID_COLUMNS = ("name", "names", "id", "sample_id", "filename")
 LABEL_COLUMNS = ("openset", "labels", "label", "discrete", "emotion", "emotions")
@@ -158,18 +159,6 @@ def _utf8_text(path: Path, bom: bool = False) -> str:
         line = data[:e.start].count(b"\n") + 1
         raise EvalInputError(f"{path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x}); re-save the file as "
                              "UTF-8 (e.g. iconv -f latin1 -t utf-8, or 'CSV UTF-8' in a spreadsheet)") from None
-
-
-def _csv_problem(path: Path, first: int, last: int, err: csv.Error) -> str:
-    text = str(err)
-    line = f"{first}" if last <= first else f"{first}-{last}"
-    if "field larger than field limit" in text:
-        return (f"{path}:{line}: a field is longer than {csv.field_size_limit()} characters; shorten it (or write "
-                "the predictions as JSONL), and check for an unclosed quote that swallowed the rest of the file")
-    if "unexpected end of data" in text or "expected after" in text:
-        return (f"{path}:{line}: a quoted field is not closed ({text}); close the quote, and double quotes "
-                "inside a quoted field (\"\")")
-    return f"{path}:{line}: malformed CSV ({text}); fix the quoting of that row"
 
 
 def read_jsonl(path: Path) -> SampleFile:

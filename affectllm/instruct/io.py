@@ -1,4 +1,4 @@
-"""Streaming readers and atomic writers for instruction data: JSONL with line numbers, and big JSON objects.
+"""Streaming readers and atomic writers for instruction data: JSONL and strict CSV with line numbers, big JSON.
 
 Nothing here holds a whole file in memory: `iter_jsonl` reads line by line and `iter_json_items` walks the
 top-level object (or array) of a large JSON file item by item (MERR's annotation files are one big object).
@@ -6,6 +6,8 @@ top-level object (or array) of a large JSON file item by item (MERR's annotation
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -54,6 +56,47 @@ def iter_jsonl(
             if on_bad_line is None:
                 raise bad
             on_bad_line(bad)
+
+
+class CsvError(ValueError):
+    """A CSV file that cannot be read row by row; names the file, the line(s) and the fix."""
+
+
+def iter_csv_rows(path: str | os.PathLike[str]) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(first_line, row)`` for every row of a UTF-8 CSV (header included), quoting read strictly.
+
+    An unclosed quote never swallows the rows after it: a field that spans lines in a row of the wrong length, or
+    a quote still open at the end of the file, raises `CsvError` naming where the broken row starts.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise CsvError(f"{path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x}); re-save the file as UTF-8 "
+                       "(e.g. iconv -f latin1 -t utf-8, or 'CSV UTF-8' in a spreadsheet)") from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    first = 1  # where the row being read starts: a quoted field may span lines
+    try:
+        for row in reader:
+            yield first, row
+            first = reader.line_num + 1
+    except csv.Error as e:
+        raise CsvError(csv_problem(path, first, reader.line_num, e)) from None
+
+
+def csv_problem(path: str | os.PathLike[str], first: int, last: int, err: csv.Error) -> str:
+    """The message for a `csv.Error` raised while reading lines ``first``..``last`` of ``path``."""
+    text = str(err)
+    line = f"{first}" if last <= first else f"{first}-{last}"
+    if "field larger than field limit" in text:
+        return (f"{path}:{line}: a field is longer than {csv.field_size_limit()} characters; shorten it (or write "
+                "the rows as JSONL), and check for an unclosed quote that swallowed the rest of the file")
+    if "unexpected end of data" in text or "expected after" in text:
+        return (f"{path}:{line}: a quoted field is not closed ({text}); close the quote, and double quotes "
+                "inside a quoted field (\"\")")
+    return f"{path}:{line}: malformed CSV ({text}); fix the quoting of that row"
 
 
 def write_jsonl(path: str | os.PathLike[str], rows: Iterable[dict[str, Any]]) -> int:

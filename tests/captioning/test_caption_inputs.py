@@ -88,3 +88,44 @@ def test_broken_manifests_name_the_file_row_and_fix(tmp_path, name, text, messag
     (tmp_path / name).write_text(text)
     with pytest.raises(InputError, match=message):
         read_manifest(tmp_path / name)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    # the issue's case: an unclosed quote on line 3 of 4 rows used to merge rows 4 and 5 into one bogus path
+    ('id,path\na,a.mp4\nb,"b.mp4\nc,c.mp4\nd,d.mp4\n', "list.csv:3-5: a quoted field is not closed"),
+    ('id,path\na,a.mp4\nb,"b.mp4\nc",c.mp4\nd,d.mp4\n', "list.csv:3: 3 fields, expected 2"),
+    ('id,path\na,a.mp4\nb,"b.mp4\nc"\nd,d.mp4\n', "list.csv:3: the 'path' field runs over several lines"),
+    ('id,path\na,a.mp4\nb,b.mp4,extra\n', "list.csv:3: 3 fields, expected 2"),
+    ('id,path\na,a.mp4\nb\n', "list.csv:3: 1 fields, expected 2"),
+    (b'id,path\na,caf\xe9.mp4\n', "list.csv:2: not UTF-8"),
+    ("", "list.csv: empty manifest"),
+])
+def test_malformed_csv_manifest_is_refused_naming_file_and_line(tmp_path, text, message):
+    path = tmp_path / "list.csv"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(InputError, match=message):
+        collect_inputs([str(path)])
+
+
+def test_quoted_fields_with_commas_and_newlines_in_the_subtitle_keep_every_row(tmp_path):
+    (tmp_path / "list.csv").write_text('id,path,subtitle\na,a.mp4,"well, yes"\nb,b.mp4,"two\nlines"\nc,c.mp4,\n')
+    rows = read_manifest(tmp_path / "list.csv")
+    assert [(r.id, r.subtitle) for r in rows] == [("a", "well, yes"), ("b", "two\nlines"), ("c", None)]
+
+
+def test_caption_cli_refuses_a_malformed_manifest_before_loading_a_model(tmp_path, cli_app, monkeypatch):
+    from typer.testing import CliRunner
+
+    import affectllm.captioning.run as run
+
+    def no_model(*a, **k):
+        raise AssertionError("the model must not be loaded for a malformed manifest")
+
+    monkeypatch.setattr(run, "load_model", no_model)
+    (tmp_path / "list.csv").write_text('id,path\na,a.mp4\nb,"b.mp4\nc,c.mp4\nd,d.mp4\n')
+    out = tmp_path / "caps.jsonl"
+    result = CliRunner().invoke(cli_app, ["caption", str(tmp_path / "list.csv"), "--out", str(out),
+                                          "--model", "no-such-model"])
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'list.csv'}:3-5: a quoted field is not closed" in result.output
+    assert not out.exists()
