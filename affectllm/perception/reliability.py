@@ -66,9 +66,10 @@ def face_reliability(face: dict[str, Any] | None) -> tuple[float, list[str]]:
         r *= k / n
         reasons.append(f"face in {k}/{n} frames")
     score = face.get("detection_score")
-    if score is not None:
-        r *= float(score)
-        reasons.append(f"detection confidence {float(score):.2f}")
+    if score is not None:  # a confidence in [0, 1]; a detector's raw score above 1 (Haar's level weight) is full trust
+        conf = min(max(float(score), 0.0), 1.0)
+        r *= conf
+        reasons.append(f"detection confidence {conf:.2f}")
     size = face.get("face_size")
     if size is not None:
         r *= _ramp(float(size), FACE_MIN_SIZE)

@@ -111,3 +111,10 @@ def test_a_free_form_answer_gets_the_fused_labels():
     formatted = parse_report("Labels: calm\nExplanation: x", perception=p)
     assert formatted.labels == ["calm"] and formatted.labels_source == "answer"
     assert fused_prefix(p) == "Labels: " + ", ".join(lab for lab, _ in fused["labels"])
+
+
+def test_a_raw_detector_score_above_one_is_full_trust_not_a_multiplier():
+    """Haar's level weight (6.23 on the example clip) is no probability: the face's reliability stays <= 1."""
+    r, reasons = face_reliability({"frames": 8, "frames_with_face": 8, "mean_probs": HAPPY_FACE,
+                                   "detection_score": 6.231, "face_size": 0.41})
+    assert r == pytest.approx(1.0) and "detection confidence 1.00" in reasons
