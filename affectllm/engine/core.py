@@ -102,8 +102,21 @@ class Engine:
     # --- step 4: reports ----------------------------------------------------------------------------
     @staticmethod
     def to_report(decoded: Decoded, perception: Perception | None) -> EmotionReport:
-        """Parse the answer; transcript, language and evidence come from the perception, never the text."""
-        return parse_report(decoded.text, perception=perception)  # transcript, evidence, faithfulness check
+        """Parse the answer; transcript, language and evidence come from the perception, never the text.
+
+        A free-form answer (no ``Explanation:`` field) gets the explanation composed from the evidence
+        (``instruct.reasoning.explain``: every channel that measured, conflicts, what was missing), concluding
+        with the report's labels; ``explanation_source`` says which it is. The answer itself stays in ``raw``;
+        an explanation the model did write is never replaced (an unfaithful one stays flagged)."""
+        report = parse_report(decoded.text, perception=perception)  # transcript, evidence, faithfulness check
+        if perception is not None and not report.explanation:
+            from affectllm.instruct.reasoning import explain
+            from affectllm.report.faithful import Grounding, mark_faithfulness
+
+            report.explanation = explain(perception, report.labels or None)
+            report.explanation_source = "composed"
+            mark_faithfulness(report, Grounding.from_perception(perception))
+        return report
 
     def grounded(self, s: GenerationSettings, perceptions: Sequence[Perception | None],
                  anchor: bool) -> GenerationSettings:

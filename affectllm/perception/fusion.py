@@ -17,6 +17,8 @@ reliability is 1, so an expert alone keeps its calibrated distribution.
   of its domain — espeak-ng speech in the shipped example clip, "angry" 0.86 — overrule a unanimous smiling
   face and the words "happy", "perfect".)
 - text: the text expert's ``base`` distribution (``evidence.text.expert``) when it ran; it may stand alone.
+  Beside a face or a voice its neutral mass is spread evenly over the classes (``words_as_evidence``: neutral
+  words are absence of evidence, so acted corpora's neutral sentences do not pull an angry voice to neutral).
   Otherwise the fallback: the emotion words the lexicons found (NRC EmoLex / DUTIR: joy, like -> happy;
   sadness -> sad; anger -> angry; fear -> fearful; disgust -> disgusted; surprise -> surprised; anticipation
   and trust say nothing here) as add-``TEXT_ALPHA`` counts over the base classes at weight 0.5, so one word is
@@ -43,6 +45,21 @@ LEXICON_TO_BASE = {"joy": "happy", "like": "happy", "happiness": "happy", "sadne
                    "fear": "fearful", "disgust": "disgusted", "surprise": "surprised"}
 EPS = 1e-3  # floor mixed into each expert's distribution, so no single expert can veto a class outright
 CONFIDENT = 0.5  # top-1 probability above which the fused estimate counts as confident (bench/quality.py)
+
+
+def words_as_evidence(row: np.ndarray) -> np.ndarray:
+    """The text expert's base distribution as evidence beside a face or a voice ([C] -> [C], sums to 1).
+
+    "Neutral words" means the words carry no feeling, not that the person feels none: an angry voice saying
+    "the kids are talking by the door" is angry. So the expert's neutral mass is spread evenly over every
+    class (a flat, uninformative factor in the pool) and only its emotional mass moves the estimate. Alone,
+    the text keeps its own distribution (then neutral words do mean "nothing else shows a feeling")."""
+    k = BASE_CLASSES.index("neutral")
+    out = row / row.sum()
+    flat = out[k]
+    out = out.copy()
+    out[k] = 0.0
+    return out + flat / len(BASE_CLASSES)
 
 
 def face_to_base(face_probs: dict[str, float]) -> np.ndarray:
@@ -97,7 +114,10 @@ def fuse(voice: dict[str, float] | None = None, face: dict[str, float] | None = 
     if face:
         rows["face"] = face_to_base(face)
     if text_row and (rows or expert_base):  # the expert may stand alone; lexicon words only refine
-        rows["text"] = np.array([text_row.get(c, 0.0) for c in BASE_CLASSES], np.float64)
+        row = np.array([text_row.get(c, 0.0) for c in BASE_CLASSES], np.float64)
+        if expert_base and rows:
+            row = words_as_evidence(row)
+        rows["text"] = row
     prior = {"voice": rel.PRIORS["voice"], "face": rel.PRIORS["face"], "text": text_prior}
     w = {m: prior[m] * float(given.get(m, (1.0, []))[0]) for m in rows}
     w.update({m: v for m, v in (weights or {}).items() if m in rows})

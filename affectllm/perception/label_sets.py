@@ -22,6 +22,27 @@ from typing import Any
 
 LABEL_MASS = 0.5  # cumulative probability mass the set covers (bench/label_sets.py)
 LABEL_MAX = 4  # OV-MER references hold 3.4 labels on average
+# GoEmotions' label order (its emotions.txt), 27 emotions + neutral
+FINE_LABELS: tuple[str, ...] = (
+    "admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion", "curiosity", "desire",
+    "disappointment", "disapproval", "disgust", "embarrassment", "excitement", "fear", "gratitude", "grief", "joy",
+    "love", "nervousness", "optimism", "pride", "realization", "relief", "remorse", "sadness", "surprise", "neutral",
+)
+EKMAN_GROUPS: dict[str, tuple[str, ...]] = {
+    "anger": ("anger", "annoyance", "disapproval"),
+    "disgust": ("disgust",),
+    "fear": ("fear", "nervousness"),
+    "joy": ("joy", "amusement", "approval", "excitement", "gratitude", "love", "optimism", "relief", "pride",
+            "admiration", "desire", "caring"),
+    "sadness": ("sadness", "disappointment", "embarrassment", "grief", "remorse"),
+    "surprise": ("surprise", "realization", "confusion", "curiosity"),
+    "neutral": ("neutral",),
+}
+CLUE_GROUPS: dict[str, tuple[str, ...]] = {
+    "like": ("love", "admiration", "approval", "caring", "desire"),
+    "happiness": ("joy", "amusement", "excitement", "gratitude", "optimism", "pride", "relief"),
+    **{k: v for k, v in EKMAN_GROUPS.items() if k not in ("joy", "neutral")},
+}
 FINE_TO_BASE: dict[str, str] = {
     # Demszky et al. (2020)'s Ekman grouping of GoEmotions, with relief as calm
     "admiration": "happy", "amusement": "happy", "approval": "happy", "caring": "happy", "desire": "happy",

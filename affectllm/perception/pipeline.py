@@ -49,17 +49,27 @@ class Perception:
 
 class Experts:
     """The cue experts, loaded lazily and kept for the process: Whisper ASR, face expression, prosody, voice
-    expression (a head on the ASR's Whisper encoder: no Whisper, no voice expert)."""
+    expression (a head on the ASR's Whisper encoder: no Whisper, no voice expert), and the text-emotion expert
+    (``perception.text_expert``: reads the subtitle, transcript or translation; None when its files are missing)."""
 
     def __init__(self, whisper: str | None = "base", device: str = "cpu", faces: bool = True,
-                 voice: bool = True) -> None:
+                 voice: bool = True, text: bool = True) -> None:
         self.whisper_name = whisper
         self.device = device
         self.faces = faces
         self.use_voice = voice
+        self.use_text = text
         self._asr = None
         self._expr = None
         self._voice = None
+
+    @property
+    def text_expert(self):
+        if not self.use_text:
+            return None
+        from affectllm.perception.text_expert import shipped_expert
+
+        return shipped_expert()
 
     @property
     def asr(self):
@@ -158,6 +168,10 @@ def _run_experts(p: Perception, experts: Experts) -> None:
               "language": p.text.get("language"),
               **text_cues(p.transcript, p.language, p.translation, p.subtitle),
               "exclamations": words.count("!") + words.count("！"), "questions": words.count("?") + words.count("？")}
+    reader = experts.text_expert
+    expert = reader.read(p.transcript, p.language, p.translation, p.subtitle) if reader is not None else None
+    if expert is not None:
+        p.text["expert"] = expert
     if p.audio is not None or p.frames is not None or p.text.get("expert"):  # the text expert may stand alone
         from affectllm.perception.fusion import fuse_evidence
 
@@ -224,8 +238,9 @@ def cue_lines(p: Perception) -> list[str]:
         lines.append("Voice: " + "; ".join(p.voice["cues"]))
     from affectllm.perception.fusion import fused_line
     from affectllm.perception.lexicon import cue_lines as text_cue_lines
+    from affectllm.perception.text_expert import expert_line
     from affectllm.perception.voice import voice_line
 
-    lines += [x for x in (voice_line(p.voice), fused_line(p.fused)) if x]
+    lines += [x for x in (voice_line(p.voice), expert_line(p.text), fused_line(p.fused)) if x]
     lines += text_cue_lines(p.text)
     return lines

@@ -42,6 +42,8 @@ class EmotionReport:
     faithful: bool = True  # set by parse_report: no unsupported quote, cited word or loop
     faithfulness_problems: list[str] = field(default_factory=list)
     labels_source: str | None = None  # "answer" (parsed from the text), "fused" (evidence.fused.labels), None
+    # "answer" (the model's own), "composed" (a free-form answer: the engine composed it from the evidence), None
+    explanation_source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,6 +117,7 @@ def parse_report(text: str, perception: Any = None) -> EmotionReport:
                 setattr(report, key, _clip(float(m.group())) if m else None)
         if "explanation" in fields:
             report.explanation = " ".join(x for x in fields["explanation"] if x).strip()
+            report.explanation_source = "answer" if report.explanation else None
     except Exception:  # noqa: BLE001 - a malformed generation must never raise
         report.labels = []
     _ground(report, perception)

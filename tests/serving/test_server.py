@@ -72,7 +72,8 @@ def test_answer_is_exactly_predict(make_client, media_dir, tiny, experts):
     report = json.loads(as_json.json()["choices"][0]["message"]["content"])
     assert report["raw"] == expected.raw and report["labels"] == expected.labels
     assert set(report) == {"labels", "explanation", "valence", "arousal", "transcript", "language", "translation",
-                           "faithful", "faithfulness_problems", "evidence", "raw", "labels_source"}  # + where labels came from
+                           "faithful", "faithfulness_problems", "evidence", "raw", "labels_source",
+                           "explanation_source"}  # + where labels came from
 
 
 def test_stream_chunks_then_done(make_client):

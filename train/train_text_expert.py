@@ -1,0 +1,164 @@
+"""Train the text-emotion expert's head (``affectllm/assets/text_expert``) from the three text corpora. One command:
+
+    python train/train_text_expert.py --corpora ../shared/corpora/text --out affectllm/assets/text_expert
+
+Steps: embed every row of GoEmotions / MELD / CLUE emotion with the encoder (cached as .npy under
+``$AFFECTLLM_HOME/text_expert/emb/<encoder>/``, keyed by the texts' hash) -> train ``TextHead`` (28 fine labels)
+with one loss for all three corpora -> fit a temperature on the dev splits -> write safetensors + config.json.
+
+Loss: GoEmotions rows are multi-label: cross-entropy against a target uniform over the labelled fine labels.
+MELD / CLUE rows give one coarse class, i.e. a *set* G of fine labels: ``-log sum_{f in G} p_f`` (the head is
+free to spread the class over its fine labels, and GoEmotions teaches it how). Each corpus weighs the same in
+total (GoEmotions has 12x CLUE's rows). Full-batch AdamW, fixed seed, a fixed number of epochs: deterministic.
+
+``--encoder minilm`` trains the English-only baseline head (for ``bench/text_expert.py``); ``--no-clue`` drops
+the Mandarin rows (to measure what they add). The model inherits the corpora's terms (see REPORT.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from affectllm.perception.label_sets import FINE_LABELS  # noqa: E402
+from affectllm.perception.text_expert import TextHead, encoder, save_head  # noqa: E402
+from affectllm.training import text_corpora  # noqa: E402
+from affectllm.utils.paths import cache_dir  # noqa: E402
+
+CORPORA = ("goemotions", "meld", "clue")
+SEED = 0
+
+
+def embeddings(enc_key: str, corpus: str, split: str, texts: list[str]) -> np.ndarray:
+    """``[N, 384]`` float32, cached by the texts' sha256."""
+    digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:16]
+    path = cache_dir("text_expert", "emb", enc_key) / f"{corpus}-{split}-{digest}.npy"
+    if path.is_file():
+        return np.load(path)
+    t0 = time.time()
+    enc = encoder(enc_key)
+    out = np.concatenate([enc.embed(texts[i:i + 256]) for i in range(0, len(texts), 256)]) if texts else \
+        np.zeros((0, enc.dim), np.float32)
+    np.save(path.with_suffix(".tmp.npy"), out)
+    path.with_suffix(".tmp.npy").rename(path)
+    print(f"  embedded {corpus}/{split}: {len(texts)} texts in {time.time() - t0:.0f} s", flush=True)
+    return out
+
+
+def targets(rows: list[text_corpora.TextRow]) -> tuple[np.ndarray, np.ndarray]:
+    """(soft targets [N, 28] for multi-label rows, group masks [N, 28] for coarse rows); one of them is 0 per row."""
+    idx = {f: i for i, f in enumerate(FINE_LABELS)}
+    soft, mask = np.zeros((len(rows), len(FINE_LABELS)), np.float32), np.zeros((len(rows), len(FINE_LABELS)), np.float32)
+    for n, r in enumerate(rows):
+        if r.fine:
+            for f in r.fine:
+                soft[n, idx[f]] = 1.0 / len(r.fine)
+        else:
+            for f in r.group:
+                mask[n, idx[f]] = 1.0
+    return soft, mask
+
+
+def loss_fn(logits: torch.Tensor, soft: torch.Tensor, mask: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    logp = torch.log_softmax(logits, -1)  # [N, 28]
+    multi = -(soft * logp).sum(-1)  # [N]
+    coarse = -torch.logsumexp(logp.masked_fill(mask == 0, -1e9), -1)  # [N]
+    per = torch.where(soft.sum(-1) > 0, multi, coarse)
+    return (per * w).sum() / w.sum()
+
+
+def load_split(root: Path, enc_key: str, split: str, corpora: tuple[str, ...]):
+    rows, embs = [], []
+    for c in corpora:
+        r = text_corpora.load(root, c, split)
+        rows += r
+        embs.append(embeddings(enc_key, c, split, [x.text for x in r]))
+    return rows, np.concatenate(embs)
+
+
+def corpus_weights(rows: list[text_corpora.TextRow]) -> np.ndarray:
+    counts = {c: sum(r.corpus == c for r in rows) for c in {r.corpus for r in rows}}
+    return np.array([len(rows) / (len(counts) * counts[r.corpus]) for r in rows], np.float32)
+
+
+def train(root: Path, enc_key: str, corpora: tuple[str, ...], hidden: int, epochs: int, lr: float,
+          weight_decay: float) -> tuple[TextHead, dict]:
+    torch.manual_seed(SEED)
+    tr_rows, tr_x = load_split(root, enc_key, "train", corpora)
+    dv_rows, dv_x = load_split(root, enc_key, "dev", corpora)
+    x, (soft, mask), w = (torch.from_numpy(tr_x), map(torch.from_numpy, targets(tr_rows)),
+                          torch.from_numpy(corpus_weights(tr_rows)))
+    dx, (dsoft, dmask), dw = (torch.from_numpy(dv_x), map(torch.from_numpy, targets(dv_rows)),
+                              torch.from_numpy(corpus_weights(dv_rows)))
+    head = TextHead(tr_x.shape[1], hidden)
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    g = torch.Generator().manual_seed(SEED)
+    best, best_state, history = float("inf"), None, []
+    for epoch in range(epochs):
+        head.train()
+        for idx in torch.randperm(len(x), generator=g).split(512):
+            opt.zero_grad()
+            loss_fn(head.net(x[idx]), soft[idx], mask[idx], w[idx]).backward()
+            opt.step()
+        head.eval()
+        with torch.no_grad():
+            dev = float(loss_fn(head.net(dx), dsoft, dmask, dw))
+        history.append(round(dev, 4))
+        if dev < best:
+            best, best_state = dev, {k: v.clone() for k, v in head.state_dict().items()}
+    head.load_state_dict(best_state)
+    # temperature on dev (1-d search, deterministic)
+    with torch.no_grad():
+        logits = head.net(dx)
+        grid = torch.linspace(0.5, 3.0, 51)
+        nll = torch.stack([loss_fn(logits / t, dsoft, dmask, dw) for t in grid])
+        t = float(grid[int(nll.argmin())])
+    head.temperature.fill_(t)
+    info = {"train_rows": {c: sum(r.corpus == c for r in tr_rows) for c in corpora},
+            "dev_loss_by_epoch": history, "best_dev_loss": round(best, 4), "temperature": round(t, 3),
+            "dev_loss_calibrated": round(float(nll.min()), 4)}
+    return head.eval(), info
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--corpora", type=Path, default=REPO.parent / "shared" / "corpora" / "text")
+    ap.add_argument("--out", type=Path, default=REPO / "affectllm" / "assets" / "text_expert")
+    ap.add_argument("--encoder", choices=("e5", "minilm"), default="e5")
+    ap.add_argument("--no-clue", action="store_true", help="train on the English corpora only")
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--weight-decay", type=float, default=1e-2)
+    args = ap.parse_args(argv)
+    corpora = tuple(c for c in CORPORA if not (args.no_clue and c == "clue"))
+    t0 = time.time()
+    head, info = train(args.corpora, args.encoder, corpora, args.hidden, args.epochs, args.lr, args.weight_decay)
+    enc = encoder(args.encoder)
+    config = {"encoder": args.encoder, "encoder_name": enc.name, "dim": enc.dim, "hidden": args.hidden,
+              "labels": list(FINE_LABELS), "corpora": list(corpora),
+              "model": f"text-emotion head on {enc.name}", "seed": SEED, "epochs": args.epochs, "lr": args.lr,
+              "weight_decay": args.weight_decay, "clue_split": "valid.jsonl rows i%10!=0 train, i%10==0 dev; "
+              "test.jsonl test", **info,
+              "command": "python train/train_text_expert.py " + " ".join(
+                  f"--{k.replace('_', '-')} {v}" for k, v in (("encoder", args.encoder), ("hidden", args.hidden),
+                                                               ("epochs", args.epochs)))
+              + (" --no-clue" if args.no_clue else "")}
+    save_head(head, config, args.out)
+    print(json.dumps({k: config[k] for k in ("train_rows", "best_dev_loss", "temperature")}), flush=True)
+    print(f"wrote {args.out} in {time.time() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
