@@ -9,44 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Protocol
 
 import numpy as np
 
 from affectllm.media.video import Frames
+from affectllm.perception.face_box import Box, FaceDetector, check_rgb
 
-
-@dataclass(frozen=True)
-class Box:
-    """A face box in pixels of the frame it was found in; ``score`` is the detector's confidence."""
-
-    x: int
-    y: int
-    w: int
-    h: int
-    score: float = 1.0
-
-    @property
-    def area(self) -> int:
-        return self.w * self.h
-
-    @property
-    def center(self) -> tuple[float, float]:
-        return self.x + self.w / 2, self.y + self.h / 2
-
-    def iou(self, other: Box) -> float:
-        """Intersection over union of two boxes."""
-        ix = max(0, min(self.x + self.w, other.x + other.w) - max(self.x, other.x))
-        iy = max(0, min(self.y + self.h, other.y + other.h) - max(self.y, other.y))
-        inter = ix * iy
-        union = self.area + other.area - inter
-        return inter / union if union > 0 else 0.0
-
-
-class FaceDetector(Protocol):
-    """Anything that maps an ``[H, W, 3]`` uint8 RGB image to face boxes."""
-
-    def __call__(self, image_rgb: np.ndarray) -> list[Box]: ...
+__all__ = ["Box", "FaceDetector", "FaceTrack", "HaarFaceDetector", "crop_box", "crop_faces", "default_detector",
+           "detect_faces", "make_detector", "track_main_face"]
 
 
 @lru_cache(maxsize=4)
@@ -84,9 +54,7 @@ class HaarFaceDetector:
     def __call__(self, image_rgb: np.ndarray) -> list[Box]:
         import cv2
 
-        image_rgb = np.asarray(image_rgb)
-        if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.size == 0:
-            raise ValueError(f"expected an [H, W, 3] RGB image, got shape {image_rgb.shape}")
+        image_rgb = check_rgb(image_rgb)
         height, width = image_rgb.shape[:2]
         scale = min(1.0, self.work_side / max(height, width))
         grey = cv2.cvtColor(np.ascontiguousarray(image_rgb), cv2.COLOR_RGB2GRAY)  # [H, W]
