@@ -68,7 +68,7 @@ def np_reference(tf: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
     leaky = lambda v: np.maximum(v, 0.1 * v)  # noqa: E731
     t = {k: v.astype(np.float64) for k, v in tf.items()}
     out = leaky(np_conv(x, t["conv0/filters"], 1)[1:-1, 1:-1] + t["conv0/bias"])  # "valid" = "same" less a ring
-    for i, c in enumerate(SEPARABLE):
+    for c in SEPARABLE:
         out = np_maxpool_same(out, 2)
         out = leaky(np_separable(out, t[f"{c}/depthwise_filter"], t[f"{c}/pointwise_filter"], t[f"{c}/bias"], 1))
     out = np_maxpool_same(out, 1)

@@ -16,6 +16,15 @@ folded into each conv's bias in the TFJS weights. Read from face-api's source (`
   IoU 0.4 and boxes clipped at the image borders (face-api's ``clipAtImageBorders``, floored).
 
 ``TinyFaceDetector`` implements ``faces.FaceDetector``: ``Box.score`` is face-api's detection score in (0, 1].
+Parity with face-api itself (node, TFJS cpu backend, ``scripts/make_faceapi_detector_fixture.py``): 10 faces in
+3 photos, max |Δbox| 2.6e-5 px, max |Δscore| 8.8e-7 (``tests/fixtures/faceapi_tiny_face_detector.json``).
+
+Its boxes sit lower and larger than the Haar cascade's (they span brows to chin, Haar's forehead to mouth).
+The expression experts and ``reliability.FACE_MIN_SIZE`` were tuned on Haar boxes, so by default
+(``haar_aligned``) each box is mapped to the square Haar would draw: side ``HAAR_SCALE * max(w, h)``, centre
+moved up by ``-HAAR_SHIFT_Y * max(w, h)``, the medians over 58 faces both detectors found (IoU > 0.3) in the
+shared photos, the RAVDESS clip and the TV clips (``bench/face_detection.py --crops`` measures it). ``raw`` is
+face-api's output untouched.
 """
 
 from __future__ import annotations
@@ -40,6 +49,8 @@ SCORE_THRESHOLD = 0.5  # face-api's TinyFaceDetectorOptions default
 INPUT_SIZE = 416
 CHANNELS = (16, 32, 64, 128, 256, 512)
 LEAK = 0.1
+HAAR_SCALE = 0.86  # Haar side / max(tiny w, h), median of 58 paired faces
+HAAR_SHIFT_Y = -0.152  # (Haar centre y - tiny centre y) / max(tiny w, h), same pairs (x shift: -0.009, ignored)
 
 
 class TinyFaceDetectorNet(nn.Module):
@@ -124,7 +135,8 @@ class TinyFaceDetector:
     """face-api's Tiny Face Detector as a ``faces.FaceDetector``: boxes in pixels, largest first, score in (0, 1]."""
 
     def __init__(self, model: TinyFaceDetectorNet, input_size: int = INPUT_SIZE,
-                 score_threshold: float = SCORE_THRESHOLD, iou_threshold: float = IOU_THRESHOLD) -> None:
+                 score_threshold: float = SCORE_THRESHOLD, iou_threshold: float = IOU_THRESHOLD,
+                 haar_aligned: bool = True) -> None:
         if input_size % 32:
             raise ValueError(f"input_size {input_size}: face-api's Tiny Face Detector needs a multiple of 32 "
                              "(416 or 608 are its usual sizes)")
@@ -132,9 +144,10 @@ class TinyFaceDetector:
         self.input_size = input_size
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold
+        self.haar_aligned = haar_aligned  # squares as Haar draws them (see the module docstring); else face-api's
 
     @classmethod
-    def load(cls, weights: str | Path | None = None, **options: float) -> TinyFaceDetector:
+    def load(cls, weights: str | Path | None = None, **options: float | bool) -> TinyFaceDetector:
         """The detector from the shipped safetensors (or ``weights``); ``options`` as in ``__init__``."""
         from safetensors.torch import load_file
 
@@ -167,6 +180,10 @@ class TinyFaceDetector:
         h, w = image_rgb.shape[:2]
         found = []
         for (x0, y0, x1, y1), s in zip(*self.raw(image_rgb), strict=True):
+            if self.haar_aligned:
+                side = max(x1 - x0, y1 - y0)
+                cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2 + HAAR_SHIFT_Y * side, HAAR_SCALE * side / 2
+                x0, y0, x1, y1 = cx - half, cy - half, cx + half, cy + half
             cx0, cy0 = max(x0, 0.0), max(y0, 0.0)  # clipAtImageBorders, then floor
             bw, bh = int(np.floor(min(x1 - cx0, w - cx0))), int(np.floor(min(y1 - cy0, h - cy0)))
             if bw > 0 and bh > 0:
