@@ -78,19 +78,25 @@ def default_weights_path() -> Path:
     return Path(str(resources.files("affectllm") / "assets" / WEIGHTS_FILE))
 
 
-def tf_resize_bilinear(image: np.ndarray, size: int) -> np.ndarray:
-    """``tf.image.resizeBilinear(image, [size, size], alignCorners=false, halfPixelCenters=false)``. [S, S, C] f32"""
-    h, w = image.shape[:2]
+def tf_resize_bilinear(image: np.ndarray, size: int, side: int | None = None) -> np.ndarray:
+    """``tf.image.resizeBilinear(image, [size, size], alignCorners=false, halfPixelCenters=false)``. [S, S, C] f32
 
-    def axis(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ``side``: resize the image as if zero-padded at the bottom/right to ``side × side`` first (face-api's
+    ``padToSquare``), without building the padded copy."""
+    h, w = image.shape[:2]
+    side_h, side_w = (side, side) if side is not None else (h, w)
+    padded = np.pad(image, ((0, 1), (0, 1), (0, 0)))  # one zero row / column stands for all the padding
+
+    def axis(n: int, real: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         src = np.arange(size, dtype=np.float64) * (n / size)
         lo = np.floor(src).astype(np.int64)
-        return lo, np.minimum(lo + 1, n - 1), (src - lo).astype(np.float32)
+        hi = np.minimum(lo + 1, n - 1)
+        frac = (src - lo).astype(np.float32)
+        return np.where(lo < real, lo, real), np.where(hi < real, hi, real), frac  # padding -> the zero row
 
-    y0, y1, fy = axis(h)
-    x0, x1, fx = axis(w)
-    img = image.astype(np.float32, copy=False)
-    top, bottom = img[y0], img[y1]  # [S, W, C]
+    y0, y1, fy = axis(side_h, h)
+    x0, x1, fx = axis(side_w, w)
+    top, bottom = padded[y0].astype(np.float32), padded[y1].astype(np.float32)  # [S, W + 1, C]
     rows = top + (bottom - top) * fy[:, None, None]
     left, right = rows[:, x0], rows[:, x1]  # [S, S, C]
     return left + (right - left) * fx[None, :, None]
@@ -99,13 +105,12 @@ def tf_resize_bilinear(image: np.ndarray, size: int) -> np.ndarray:
 def preprocess(image_rgb: np.ndarray, input_size: int = INPUT_SIZE) -> tuple[torch.Tensor, tuple[int, int]]:
     """One ``[H, W, 3]`` uint8 RGB image -> (``[1, 3, S, S]`` network input, (resized width, resized height)).
 
-    As face-api's ``NetInput.toBatchTensor(S, isCenterInputs=false)`` + ``normalize`` + ``div(255)``.
+    As face-api's ``NetInput.toBatchTensor(S, isCenterInputs=false)`` (zeros appended bottom / right to a square,
+    then resized) + ``normalize`` + ``div(255)``.
     """
     h, w = image_rgb.shape[:2]
     side = max(h, w)
-    square = np.zeros((side, side, 3), dtype=np.uint8)
-    square[:h, :w] = image_rgb  # padToSquare: zeros appended bottom / right
-    x = tf_resize_bilinear(square, input_size)  # [S, S, 3]
+    x = tf_resize_bilinear(image_rgb, input_size, side)  # [S, S, 3]
     x = (x - np.asarray(MEAN_RGB, dtype=np.float32)) / np.float32(255.0)
     scale = input_size / side
     resized = (int(np.round(w * scale)), int(np.round(h * scale)))  # computeReshapedDimensions

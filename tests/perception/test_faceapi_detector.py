@@ -186,3 +186,29 @@ def test_pipeline_face_evidence_carries_the_detectors_confidence(shared: Path) -
     assert 0.5 < p.face["detection_score"] <= 1.0
     r, reasons = face_reliability(p.face)
     assert f"detection confidence {p.face['detection_score']:.2f}" in reasons and 0 < r <= p.face["detection_score"]
+
+
+@pytest.mark.slow
+def test_conversion_script_reproduces_shipped_weights(tmp_path: Path) -> None:
+    """Re-run scripts/convert_faceapi_detector.py (npm pack needs the npm registry); bit-equal to the shipped file."""
+    import shutil
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed")
+    try:
+        tarball = _script().npm_pack(tmp_path)
+    except (subprocess.CalledProcessError, SystemExit, OSError) as err:
+        pytest.skip(f"face-api tarball not downloadable here: {err}")
+    out = tmp_path / "detector.safetensors"
+    subprocess.run([sys.executable, str(REPO / "scripts/convert_faceapi_detector.py"), "--tarball", str(tarball),
+                    "--out", str(out)], check=True)
+    fresh, shipped = load_file(str(out)), load_file(str(fd.default_weights_path()))
+    assert fresh.keys() == shipped.keys()
+    for key in fresh:
+        torch.testing.assert_close(fresh[key], shipped[key], rtol=0, atol=0)
+    assert (tmp_path / "FACEAPI_LICENSE.txt").read_text() == (fd.default_weights_path().parent /
+                                                              "FACEAPI_LICENSE.txt").read_text()
