@@ -21,21 +21,22 @@ from affectllm.media import Frames, load_frames, load_image
 from affectllm.paths import shared_dir
 from affectllm.perception import faceapi_expression as fa
 from affectllm.perception.expression import EXPRESSION_CLASSES, ExpressionExpert, combine_probs
-from affectllm.perception.faces import FaceTrack, detect_faces, track_main_face
+from affectllm.perception.faces import DETECTORS, FaceTrack, detect_faces, make_detector, track_main_face
 
 GRID_TRUTH = {"top-left": "surprise", "top-right": "happy", "bottom-left": "sad", "bottom-right": "angry"}
 
 
-def labelled_items(shared: Path) -> list[tuple[str, str, Frames, FaceTrack]]:
-    """(name, true class, frames, main-face track) for every labelled face item."""
+def labelled_items(shared: Path, detector: str = "haar") -> list[tuple[str, str, Frames, FaceTrack]]:
+    """(name, true class, frames, main-face track) for every labelled face item, boxes from ``detector``."""
+    detect = make_detector(detector)
     img = load_image(shared / "media/faces/emotion_classification.jpg")
     items = []
-    for box in detect_faces(img):
+    for box in detect_faces(img, detect):
         cx, cy = box.center
         where = ("top" if cy < img.shape[0] / 2 else "bottom") + "-" + ("left" if cx < img.shape[1] / 2 else "right")
         items.append((f"grid {where}", GRID_TRUTH[where], Frames(img[None], np.zeros(1)), FaceTrack([box], np.zeros(1))))
     frames = load_frames(shared / "media/ravdess/01-01-01-01-01-01-01.mp4", 8)
-    items.append(("RAVDESS 01-01-01 (8 frames)", "neutral", frames, track_main_face(frames)))
+    items.append(("RAVDESS 01-01-01 (8 frames)", "neutral", frames, track_main_face(frames, detect)))
     return items
 
 
@@ -73,18 +74,20 @@ def evaluate(items, margin: float) -> tuple[dict[str, dict[str, float]], dict[st
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, help="write the markdown report here as well as printing it")
+    ap.add_argument("--detector", default="haar", choices=DETECTORS,
+                    help="face boxes to crop (haar: the boxes the expert choice was made on)")
     args = ap.parse_args()
     shared = shared_dir()
     if shared is None:
         sys.exit("../shared (fixtures) not found; set AFFECTLLM_SHARED")
-    items = labelled_items(shared)
+    items = labelled_items(shared, args.detector)
     results, per = evaluate(items, fa.CROP_MARGIN)
     lines = ["# Face experts on the labelled faces", "",
              "Reproduce: `PYTHONPATH=. python bench/face_experts.py --out affectllm/assets/face_experts.md`", "",
              f"Labelled set: {len(items)} items ({results['geometric']['frames']} face images) — the 4-face grid and "
              "the RAVDESS neutral clip. This is tiny: one wrong item moves top-1 by 0.20; treat the choice as a "
              "sanity check, not a measurement.", "",
-             f"Crop: each expert's own square crop of the detector box (margin {fa.CROP_MARGIN}), "
+             f"Crop: each expert's own square crop of the {args.detector} detector's box (margin {fa.CROP_MARGIN}), "
              "mini-Xception 48×48 grey, face-api 112×112 RGB.", "",
              "| expert | item top-1 | item NLL (lower is better) | frame top-1 |", "|---|---|---|---|"]
     for name, r in results.items():

@@ -41,10 +41,13 @@ def npm_pack(dest: Path) -> Path:
     return tarballs[0]
 
 
-def read_tfjs(tarball: Path) -> tuple[dict[str, np.ndarray], str]:
-    """({tensor name: float32 array in TF layout}, licence text) from the npm tarball."""
+def read_tfjs(tarball: Path, manifest_path: str = MANIFEST) -> tuple[dict[str, np.ndarray], str]:
+    """({tensor name: float32 array in TF layout}, licence text) from the npm tarball.
+
+    ``manifest_path``: one of face-api's ``package/model/*-weights_manifest.json`` (default: the expression net's).
+    """
     with tarfile.open(tarball) as tar:
-        manifest = json.load(tar.extractfile(MANIFEST))  # type: ignore[arg-type]
+        manifest = json.load(tar.extractfile(manifest_path))  # type: ignore[arg-type]
         licence = tar.extractfile("package/LICENSE").read().decode()  # type: ignore[union-attr]
         tensors: dict[str, np.ndarray] = {}
         for group in manifest:
@@ -91,6 +94,17 @@ def to_torch_state(tf: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     if leftover:
         raise SystemExit(f"unmapped face-api tensors: {sorted(leftover)}")
     return {k: np.ascontiguousarray(v) for k, v in state.items()}
+
+
+def write_licence(out_dir: Path, licence: str) -> Path:
+    """``FACEAPI_LICENSE.txt`` beside the converted files: which files come from face-api, and its MIT text."""
+    path = out_dir / LICENCE_FILE
+    path.write_text(
+        "The face-expression weights in faceapi_expression.safetensors (files model/face_expression_model*) and the\n"
+        "face-detector weights in faceapi_tiny_face_detector.safetensors (files model/tiny_face_detector_model*)\n"
+        f"are converted from the npm package {PACKAGE} (version {VERSION}; https://github.com/vladmandic/face-api),\n"
+        "a fork of justadudewhohacks/face-api.js. They are distributed under:\n\n" + licence)
+    return path
 
 
 # ---- independent numpy reference (NHWC, written from the TF op definitions) ----
@@ -188,10 +202,7 @@ def main() -> None:
         "tarball_sha256": digest,
         "verified_max_abs_prob_diff": f"{worst:.3e}",
     })
-    (args.out.parent / LICENCE_FILE).write_text(
-        f"The face-expression weights in {args.out.name} are converted from the npm package {PACKAGE} "
-        f"(version {VERSION},\nfiles model/face_expression_model*; https://github.com/vladmandic/face-api), "
-        "a fork of justadudewhohacks/face-api.js.\nThey are distributed under:\n\n" + licence)
+    write_licence(args.out.parent, licence)
     print(f"wrote {args.out} ({args.out.stat().st_size} bytes); max |Δp| vs numpy reference {worst:.2e}")
 
 

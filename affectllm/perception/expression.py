@@ -21,27 +21,13 @@ from torch import nn
 
 from affectllm.media.video import Frames
 from affectllm.perception.faces import FaceTrack, crop_box
-from affectllm.perception.shipped import EXPRESSION_CLASSES, ShippedExpert, keras_same_pad
+from affectllm.perception.shipped import EXPRESSION_CLASSES, KerasSameMaxPool2d, ShippedExpert
 
 INPUT_SIZE = 48
 FEATURE_DIM = 128
 BN_EPS = 1e-3  # Keras default
 WEIGHTS_FILE = "fer_mini_xception.safetensors"
 CROP_MARGIN = 0.0  # the expert sees the detector's box itself; wider crops measurably hurt it
-
-
-class KerasSameMaxPool2d(nn.Module):
-    """MaxPool2d with Keras "same" padding (asymmetric, padded cells never win)."""
-
-    def __init__(self, kernel: int = 3, stride: int = 2) -> None:
-        super().__init__()
-        self.kernel, self.stride = kernel, stride
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, C, H, W] -> [N, C, ceil(H/s), ceil(W/s)]
-        top, bottom = keras_same_pad(x.shape[-2], self.kernel, self.stride)
-        left, right = keras_same_pad(x.shape[-1], self.kernel, self.stride)
-        x = F.pad(x, (left, right, top, bottom), value=float("-inf"))
-        return F.max_pool2d(x, self.kernel, self.stride)
 
 
 class SeparableConv2d(nn.Module):

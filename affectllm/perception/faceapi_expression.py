@@ -23,7 +23,7 @@ from torch import nn
 
 from affectllm.media.video import Frames
 from affectllm.perception.faces import FaceTrack, crop_box
-from affectllm.perception.shipped import EXPRESSION_CLASSES, ShippedExpert, keras_same_pad
+from affectllm.perception.shipped import EXPRESSION_CLASSES, ShippedExpert, TFSeparableConv, tf_same_pad2d
 
 INPUT_SIZE = 112
 MEAN_RGB = (122.782, 117.001, 104.298)
@@ -33,26 +33,6 @@ FACEAPI_CLASSES: tuple[str, ...] = ("neutral", "happy", "sad", "angry", "fear", 
 # column i of our output = column _TO_OURS[i] of face-api's output
 _TO_OURS = [FACEAPI_CLASSES.index(c) for c in EXPRESSION_CLASSES]
 CROP_MARGIN = 0.0  # the detector box itself, as face-api's extractFaces hands it to the net
-
-
-def tf_same_pad2d(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
-    """Pad ``[N, C, H, W]`` with zeros the way TF "same" does (the odd pixel goes bottom/right)."""
-    top, bottom = keras_same_pad(x.shape[-2], kernel, stride)
-    left, right = keras_same_pad(x.shape[-1], kernel, stride)
-    return F.pad(x, (left, right, top, bottom))
-
-
-class TFSeparableConv(nn.Module):
-    """tf.separableConv2d (3×3 depthwise carrying the stride, then 1×1 pointwise) + bias, "same" padding."""
-
-    def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
-        super().__init__()
-        self.stride = stride
-        self.depthwise = nn.Conv2d(cin, cin, 3, stride=stride, groups=cin, bias=False)
-        self.pointwise = nn.Conv2d(cin, cout, 1, bias=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, Cin, H, W] -> [N, Cout, ceil(H/s), ceil(W/s)]
-        return self.pointwise(self.depthwise(tf_same_pad2d(x, 3, self.stride)))
 
 
 class TFConv(nn.Module):

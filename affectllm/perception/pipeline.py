@@ -181,10 +181,11 @@ def _run_experts(p: Perception, experts: Experts) -> None:
 def _faces(p: Perception, experts: Experts) -> None:
     from affectllm.media import Frames
     from affectllm.perception.expression import EXPRESSION_CLASSES
-    from affectllm.perception.faces import track_main_face
+    from affectllm.perception.faces import default_detector, track_main_face
 
     frames = Frames(images=p.frames, timestamps=p.timestamps)
-    track = track_main_face(frames)
+    detector = default_detector()  # face-api's Tiny Face Detector when shipped, else Haar
+    track = track_main_face(frames, detector)
     crops, kept = experts.expression.crops(frames, track)  # [T', 48, 48, 3]: the expert's own crop recipe
     p.face = {"frames": int(len(p.frames)), "frames_with_face": int(len(crops))}
     if len(crops) == 0:
@@ -194,7 +195,9 @@ def _faces(p: Perception, experts: Experts) -> None:
     mean = probs.mean(0)
     boxes = [b for b in track.boxes if b is not None]
     heights = [b.h / float(p.frames[i].shape[0]) for i, b in enumerate(track.boxes) if b is not None]
-    p.face["detection_score"] = round(float(np.mean([b.score for b in boxes])), 3)  # Haar: 1 (no confidence)
+    p.face["detector"] = type(detector).__name__
+    # tiny detector: its mean confidence on the main face, in (0, 1]; Haar: a level weight > 1 (fusion caps it at 1)
+    p.face["detection_score"] = round(float(np.mean([b.score for b in boxes])), 3)
     p.face["face_size"] = round(float(np.mean(heights)), 3)  # face height / frame height
     p.face["mean_probs"] = {c: round(float(v), 4) for c, v in zip(EXPRESSION_CLASSES, mean)}
     p.face["experts"] = {name: {c: round(float(v), 4) for c, v in zip(EXPRESSION_CLASSES, pr.mean(0))}

@@ -1,7 +1,8 @@
-"""What the shipped face-expression experts share: their class order, the frozen-network base, Keras padding.
+"""What the shipped face networks share: the class order, the frozen-network base, TF/Keras layer semantics.
 
-``expression`` (mini-Xception) and ``faceapi_expression`` (face-api.js) both build on ``ShippedExpert``; it lives
-apart so neither expert imports the other.
+``expression`` (mini-Xception) and ``faceapi_expression`` (face-api.js) both build on ``ShippedExpert``; the
+TF "same" padding, separable conv and max-pool below also serve ``faceapi_detector``. It lives apart so no
+network module imports another (and none imports ``faces``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 EXPRESSION_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -20,6 +22,40 @@ def keras_same_pad(size: int, kernel: int, stride: int) -> tuple[int, int]:
     out = -(-size // stride)
     total = max((out - 1) * stride + kernel - size, 0)
     return total // 2, total - total // 2
+
+
+def tf_same_pad2d(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
+    """Pad ``[N, C, H, W]`` with zeros the way TF "same" does (the odd pixel goes bottom/right)."""
+    top, bottom = keras_same_pad(x.shape[-2], kernel, stride)
+    left, right = keras_same_pad(x.shape[-1], kernel, stride)
+    return F.pad(x, (left, right, top, bottom))
+
+
+class TFSeparableConv(nn.Module):
+    """tf.separableConv2d (3×3 depthwise carrying the stride, then 1×1 pointwise) + bias, "same" padding."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
+        super().__init__()
+        self.stride = stride
+        self.depthwise = nn.Conv2d(cin, cin, 3, stride=stride, groups=cin, bias=False)
+        self.pointwise = nn.Conv2d(cin, cout, 1, bias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, Cin, H, W] -> [N, Cout, ceil(H/s), ceil(W/s)]
+        return self.pointwise(self.depthwise(tf_same_pad2d(x, 3, self.stride)))
+
+
+class KerasSameMaxPool2d(nn.Module):
+    """MaxPool2d with Keras "same" padding (asymmetric, padded cells never win)."""
+
+    def __init__(self, kernel: int = 3, stride: int = 2) -> None:
+        super().__init__()
+        self.kernel, self.stride = kernel, stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, C, H, W] -> [N, C, ceil(H/s), ceil(W/s)]
+        top, bottom = keras_same_pad(x.shape[-2], self.kernel, self.stride)
+        left, right = keras_same_pad(x.shape[-1], self.kernel, self.stride)
+        x = F.pad(x, (left, right, top, bottom), value=float("-inf"))
+        return F.max_pool2d(x, self.kernel, self.stride)
 
 
 class ShippedExpert:

@@ -22,7 +22,7 @@ from affectllm.perception.faceapi_expression import (
     default_weights_path,
     preprocess,
 )
-from affectllm.perception.faces import FaceTrack, detect_faces, track_main_face
+from affectllm.perception.faces import FaceTrack, HaarFaceDetector, detect_faces, track_main_face
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -133,10 +133,11 @@ def test_combine_probs_rules() -> None:
 
 
 def test_pooled_expert_on_labelled_faces(shared: Path) -> None:
-    """The numbers in assets/face_experts.md: pooled 4/4 on the grid, RAVDESS neutral at 0.96 (mini-X 0.61)."""
+    """The numbers in assets/face_experts.md (on Haar boxes): pooled 4/4 on the grid, RAVDESS neutral at 0.96
+    (mini-X 0.61)."""
     experts = FaceExperts.load()
     image = load_image(shared / "media/faces/emotion_classification.jpg")
-    boxes = detect_faces(image)
+    boxes = detect_faces(image, HaarFaceDetector())
     frames = Frames(np.stack([image] * 4), np.zeros(4))
     pooled, per, idx = experts.predict_track(frames, FaceTrack(list(boxes), np.zeros(4)))
     assert pooled.shape == (4, 7) and set(per) == {"mini_xception", "faceapi"} and idx.tolist() == [0, 1, 2, 3]
@@ -148,7 +149,7 @@ def test_pooled_expert_on_labelled_faces(shared: Path) -> None:
     assert faceapi_right == 2  # face-api alone: happy and sad right, surprise->sad, angry->happy
 
     clip = load_frames(shared / "media/ravdess/01-01-01-01-01-01-01.mp4", 8)
-    pooled, per, _ = experts.predict_track(clip, track_main_face(clip))
+    pooled, per, _ = experts.predict_track(clip, track_main_face(clip, HaarFaceDetector()))
     neutral = EXPRESSION_CLASSES.index("neutral")
     assert pooled.mean(0)[neutral] > 0.9 > per["faceapi"].mean(0)[neutral] - 0.1
     assert per["mini_xception"].mean(0)[neutral] < pooled.mean(0)[neutral]
