@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         names, mass = group_mass(probs_of(h, texts, ("meld", "test")), EKMAN_GROUPS)
         m[name] = f1s(gold, [names[i] for i in mass.argmax(1)], classes)
     res["meld_test"] = m
+    print(json.dumps({"meld_test": m}), flush=True)
 
     # ---- GoEmotions
     rows, dev = text_corpora.load(root, "goemotions", "test"), text_corpora.load(root, "goemotions", "dev")
@@ -164,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                    "tau": round(float(tau), 2),
                    "macro_f1_ekman": f1s(ek_gold, [names[i] for i in mass.argmax(1)], classes)["macro_f1"]}
     res["goemotions_test"] = g
+    print(json.dumps({"goemotions_test": g}), flush=True)
 
     # ---- CLUE
     rows = text_corpora.load(root, "clue", "test")
@@ -180,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         names, mass = group_mass(probs_of(h, texts, ("clue", "test")), CLUE_GROUPS)
         c[name] = f1s(gold, [names[i] for i in mass.argmax(1)], cc)["accuracy"]
     res["clue_test_accuracy"] = c
+    print(json.dumps({"clue_test_accuracy": c}), flush=True)
 
     # ---- EMER-V1 subtitles
     if args.emer.is_file():
@@ -193,10 +196,10 @@ def main(argv: list[str] | None = None) -> int:
         e["lexicon"] = round(float(np.mean([bool(b) and max(b, key=b.get) == y for b, y in zip(lb, gold)])), 4)
         for name, h in heads.items():
             t0 = time.time()
-            reads = [h.read(subtitle=t) or {"base": {"neutral": 1.0}} for t in texts]  # no subtitle: no reading
+            reads = [h.read(subtitle=t) or {"base": {"none": 1.0}} for t in texts]  # no subtitle: no reading, wrong
             ms = (time.time() - t0) / len(texts) * 1000
             top = [max(r["base"], key=r["base"].get) for r in reads]
-            nn = [max((k for k in r["base"] if k != "neutral"), key=r["base"].get) for r in reads]
+            nn = [max((k for k in r["base"] if k != "neutral"), key=r["base"].get, default="none") for r in reads]
             e[name] = {"top1": round(float(np.mean([a == y for a, y in zip(top, gold)])), 4),
                        "top1_non_neutral": round(float(np.mean([a == y for a, y in zip(nn, gold)])), 4),
                        "said_neutral": sum(a == "neutral" for a in top), "ms_per_text": round(ms, 1)}

@@ -62,7 +62,7 @@ class Reading:
 
 
 def _pick(key: str, move: str, options: list[str] | tuple[str, ...]) -> str:
-    h = hashlib.sha256(f"{key}\x1f{move}".encode()).digest()
+    h = hashlib.sha256(f"{key}\x1f{move}".encode("utf-8", "surrogateescape")).digest()
     return options[int.from_bytes(h[:4], "big") % len(options)]
 
 
@@ -363,7 +363,7 @@ def compose_explanation(evidence: dict[str, Any], labels: list[str] | None = Non
     fused = evidence.get("fused") or {}
     if labels is None:
         labels = [str(x[0]) for x in fused.get("labels") or []][:3] or ([fused["top"]] if fused.get("top") else [])
-    key = key or hashlib.sha256(repr(sorted((k, repr(v)) for k, v in evidence.items())).encode()).hexdigest()
+    key = key or hashlib.sha256(repr(sorted((k, repr(v)) for k, v in evidence.items())).encode("utf-8", "backslashreplace")).hexdigest()
     gone = missing(evidence, kind)
     # what was said: the transcript, or the subtitle a user gave when nothing was heard
     transcript, translation = text.get("transcript") or text.get("subtitle"), text.get("translation")

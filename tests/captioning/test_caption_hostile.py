@@ -47,7 +47,7 @@ def test_every_hostile_input_is_one_record_and_resume_skips_them_all(corpus, cli
     assert sorted(recs) == ["a.wav", "b_caf\\xe9.wav", "loop.mp4", "some_dir.mp4", "surround.mp4"]
 
     latin1 = recs["b_caf\\xe9.wav"]
-    assert latin1["status"] == "ok" and latin1["name_encoding"] == ESCAPED_BYTES
+    assert latin1["status"] == "ok" and latin1["name_encoding"] == ESCAPED_BYTES, latin1.get("error")
     assert unescape_name(latin1["source"]) == str(corpus["latin1"])  # lossless: the original bytes come back
     assert recs["a.wav"]["name_encoding"] is None
 
