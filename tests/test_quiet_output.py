@@ -53,3 +53,32 @@ def test_normal_output_is_quiet_and_verbose_shows_the_noise(checkpoint):
     loud = _caption(checkpoint, "--verbose")
     assert loud.returncode == 0, loud.stderr
     assert "Loading weights" in loud.stderr and "FutureWarning" in loud.stderr  # the test does exercise both
+
+
+def test_quiet_mode_keeps_the_download_bar():
+    """Quiet mode hides the hub's other bars and transformers' "Loading weights" bar, but a file download (the
+    ~15 GB AffectGPT checkpoint) still draws its progress bar on a terminal."""
+    code = """
+import io, logging, sys
+from affectllm.utils.quiet import configure_output
+configure_output()
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+sys.stderr = out = Terminal()
+from huggingface_hub.utils.tqdm import _get_progress_bar_context
+level = logging.getLogger("huggingface_hub").getEffectiveLevel()
+for desc, group in [("weights.pth", "huggingface_hub.http_get"), ("xet.pth", "huggingface_hub.xet_get"),
+                    ("Fetching files", "huggingface_hub.snapshot_download")]:
+    with _get_progress_bar_context(desc=desc, log_level=level, total=1000, name=group) as bar:
+        bar.update(1000)
+import transformers.utils.logging as hf_logging
+sys.stderr = sys.__stderr__
+print(out.getvalue().count("weights.pth: 100%"), out.getvalue().count("xet.pth: 100%"),
+      "Fetching" in out.getvalue(), hf_logging.is_progress_bar_enabled())
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TQDM_", "TRANSFORMERS_", "HF_", "PYTHONWARN"))}
+    env["PYTHONPATH"] = str(ROOT)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1", "1", "False", "False"]

@@ -15,13 +15,15 @@ HELP = """Serve the model over HTTP with OpenAI's chat-completions API.
 
 POST /v1/chat/completions takes messages whose content parts are text, image_url, video_url, audio_url or
 input_audio (base64); "stream": true answers with server-sent events ending in "data: [DONE]";
-"response_format": {"type": "json_object"} answers with the EmotionReport JSON. GET /v1/models, GET /health.
+"response_format" {"type": "json_object"} or {"type": "json_schema", ...} answers with the EmotionReport JSON
+(the fields the schema names). Decoding is greedy unless "temperature" > 0 ("top_p", "seed" apply then); "stop"
+cuts the answer; "n" must be 1. GET /v1/models, GET /health, GET /metrics (Prometheus).
 The model id is --served-model-name (default: the checkpoint folder's name, or affectllm-default); requests may
 also name affectllm-default or omit "model". With --api-key, /docs and /openapi.json need the key too.
 
 Media: data: URLs and input_audio always work; file:// URLs and paths only inside --allowed-media-dir
-(no '..', no symlink leaving it); http(s) URLs only with --allow-remote-media. Requests queue and run one at
-a time on the one model. Binds 127.0.0.1 unless --host says otherwise; use --api-key when others can reach it.
+(no '..', no symlink leaving it); http(s) URLs only with --allow-remote-media. Concurrent requests wait in a
+bounded queue (--max-queue; beyond it: 429 with Retry-After) and decode in batches of up to --max-batch-size. Binds 127.0.0.1 unless --host says otherwise; use --api-key when others can reach it.
 
 Testing aid: affectllm.testing.save_tiny_checkpoint(FOLDER) writes a random tiny model; --model FOLDER serves it.
 """
@@ -51,7 +53,12 @@ def register(app: typer.Typer) -> None:
         max_media_mb: Annotated[float, typer.Option(help="Largest media file, MiB.")] = 64.0,
         max_media_seconds: Annotated[float, typer.Option(help="Longest media accepted, seconds.")] = 120.0,
         max_new_tokens: Annotated[int, typer.Option(help="Cap on max_tokens, and the default.")] = 512,
-        max_queue: Annotated[int, typer.Option(help="Requests that may wait for the model before 503.")] = 32,
+        max_queue: Annotated[int, typer.Option(min=1, help="Requests that may wait for or use the model; one "
+                                               "more is answered 429 with Retry-After.")] = 32,
+        max_batch_size: Annotated[int, typer.Option(min=1, help="Requests decoded together in one batch (1: one "
+                                                    "at a time).")] = 8,
+        batch_window_ms: Annotated[float, typer.Option(min=0, help="How long a request waits for others to "
+                                                       "batch with (0: batch only what is already queued).")] = 0.0,
         device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = "auto",
         dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16.")] = "auto",
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
@@ -79,7 +86,8 @@ def register(app: typer.Typer) -> None:
                              allow_remote=allow_remote_media, max_media_bytes=int(max_media_mb * 2**20),
                              max_media_seconds=max_media_seconds)
         settings = ServeSettings(api_key=api_key, media=policy, max_body_bytes=int(max_body_mb * 2**20),
-                                 max_new_tokens=max_new_tokens, max_queue=max_queue, model_id=served_model_name)
+                                 max_new_tokens=max_new_tokens, max_queue=max_queue, max_batch=max_batch_size,
+                                 batch_window_s=batch_window_ms / 1000, model_id=served_model_name)
         server_app = create_app(m, proc, settings)
         print(f"serving {server_app.state.engine.model_id!r} on http://{host}:{port}/v1", file=sys.stderr,
               flush=True)

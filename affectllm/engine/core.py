@@ -157,11 +157,18 @@ class Engine:
               on_text: Callable[[str], None] | None = None, cancelled: Callable[[], bool] | None = None,
               **overrides: Any) -> Decoded:
         """The answer to a conversation's latest user turn, streamed to ``on_text``."""
-        media = latest_media(conversation)
-        s = self.grounded(self.settings(settings, **overrides), [media] if media is not None else [None],
-                          anchor=False)
         stream = (lambda _row, piece: on_text(piece)) if on_text is not None else None
-        return self.generate([self.renderer.messages(conversation)], s, on_text=stream, cancelled=cancelled)[0]
+        return self.replies([conversation], settings, on_text=stream, cancelled=cancelled, **overrides)[0]
+
+    def replies(self, conversations: Sequence[Conversation], settings: GenerationSettings | None = None,
+                on_text: Callable[[int, str], None] | None = None, cancelled: Callable[[], bool] | None = None,
+                **overrides: Any) -> list[Decoded]:
+        """The answers to several conversations' latest user turns, decoded as one batch (the server batches
+        concurrent requests through this); ``on_text(row, piece)`` streams each row."""
+        media = [latest_media(c) for c in conversations]
+        s = self.grounded(self.settings(settings, **overrides), media, anchor=False)
+        return self.generate([self.renderer.messages(c) for c in conversations], s, on_text=on_text,
+                             cancelled=cancelled)
 
     def predict(self, video: Any = None, audio: Any = None, image: Any = None, text: str | None = None,
                 prompt: str | None = None, **overrides: Any) -> EmotionReport:

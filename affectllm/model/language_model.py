@@ -45,6 +45,10 @@ def check_quantization_supported() -> None:
     """bitsandbytes 4-bit needs its native library; raise a clear error where it cannot run."""
     try:
         import bitsandbytes  # noqa: F401
+    except ImportError as e:
+        raise ImportError("quantization='4bit' needs bitsandbytes: pip install 'affectllm[gpu]', or load without "
+                          "quantization") from e
+    try:
         from bitsandbytes.functional import quantize_4bit
 
         quantize_4bit(torch.zeros(64, dtype=torch.float32), quant_type="nf4")

@@ -1,9 +1,13 @@
 """The OpenAI-compatible HTTP server: ``create_app(model, processor, settings)`` -> a FastAPI app.
 
 Routes: ``POST /v1/chat/completions`` (JSON or ``stream: true`` server-sent events ending ``data: [DONE]``),
-``GET /v1/models``, ``GET /health``, and ``/docs`` + ``/openapi.json`` (behind the API key when one is set).
-Every refusal is a 4xx in OpenAI's error envelope naming the problem and the fix (validation errors are 400, not
-FastAPI's 422); the body size is capped before parsing (413).
+``GET /v1/models``, ``GET /health``, ``GET /metrics`` (Prometheus text format; open like ``/health``, as in
+vLLM), and ``/docs`` + ``/openapi.json`` (behind the API key when one is set). Every refusal is a 4xx in OpenAI's
+error envelope naming the problem and the fix (validation errors are 400, not FastAPI's 422); the body size is
+capped before parsing (413); a full queue is 429 with ``Retry-After``.
+
+Concurrent requests wait in the engine's bounded queue (``--max-queue``) and decode in batches
+(``--max-batch-size``) through the one engine (``affectllm.serving.engine``).
 
 Nothing slow runs on the event loop: tokenising the conversation and resolving, probing and trial-decoding
 media run in worker threads, each after a cheap size check (a prompt far over the token budget is refused from
@@ -27,13 +31,14 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from affectllm.serving.engine import Engine, QueueFull
 from affectllm.serving.errors import RequestError
 from affectllm.serving.media import MediaPolicy, check_duration, resolve_part
-from affectllm.serving.protocol import ChunkWriter, completion, job_for, wants_json
+from affectllm.serving.metrics import CONTENT_TYPE, RequestMetrics, ServerMetrics
+from affectllm.serving.protocol import ChunkWriter, completion, job_for, output_of
 from affectllm.serving.schemas import (
     MEDIA_PART_TYPES,
     ChatCompletion,
@@ -43,6 +48,7 @@ from affectllm.serving.schemas import (
     ModelCard,
     ModelList,
 )
+from affectllm.serving.structured import StructuredOutput
 
 log = logging.getLogger("affectllm.serve")
 _PART_TAGS = ("text", *MEDIA_PART_TYPES)
@@ -60,7 +66,10 @@ class ServeSettings:
     media: MediaPolicy = field(default_factory=MediaPolicy)
     max_body_bytes: int = 32 * 2**20
     max_new_tokens: int = 512  # cap on max_tokens, and the default when a request sets none
-    max_queue: int = 32
+    max_queue: int = 32  # requests waiting for or using the model; one more is a 429
+    max_batch: int = 8  # requests decoded together
+    batch_window_s: float = 0.0  # how long the first request of a batch waits for company
+    retry_after_s: int = 2  # the Retry-After of a 429
     model_id: str | None = None  # --served-model-name: the id /v1/models lists; default: served_model_name()
 
 
@@ -181,7 +190,7 @@ def _validation_message(err: RequestValidationError) -> tuple[str, str | None]:
 _ERRORS = {s: {"model": ErrorResponse, "description": d} for s, d in [
     (400, "malformed request or undecodable media"), (401, "missing or wrong API key"),
     (403, "media path or URL not allowed"), (404, "unknown model"), (413, "body or media too large"),
-    (503, "too many queued requests")]}
+    (422, "the report cannot satisfy response_format's schema"), (429, "too many queued requests; see Retry-After")]}
 _CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "a chat.completion, or chat.completion.chunk events when stream is true",
           "content": {"text/event-stream": {"schema": {"type": "string"}}}},
@@ -194,8 +203,11 @@ def create_app(model, processor, settings: ServeSettings | None = None, experts=
     settings = settings or ServeSettings()
     served = served_model_name(model, settings.model_id)
     aliases = _model_aliases(model, served)
-    engine = Engine(model, processor, experts=experts, model_id=served,
-                    max_new_tokens=settings.max_new_tokens, max_queue=settings.max_queue)
+    engine = Engine(model, processor, experts=experts, model_id=served, max_new_tokens=settings.max_new_tokens,
+                    max_queue=settings.max_queue, max_batch=settings.max_batch,
+                    batch_window_s=settings.batch_window_s)
+    metrics = ServerMetrics()
+    metrics.bind(engine)
     created = int(time.time())
     keyed = bool(settings.api_key)
     app = FastAPI(title="AffectLLM", version="1", description="OpenAI-compatible chat completions that report "
@@ -203,7 +215,9 @@ def create_app(model, processor, settings: ServeSettings | None = None, experts=
                   **({"docs_url": None, "redoc_url": None, "openapi_url": None} if keyed else {}))
     app.state.engine = engine
     app.state.settings = settings
+    app.state.metrics = metrics
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=metrics)  # outermost: 413s are counted too
     deps = []
     if keyed:
         from affectllm.serving.auth import require_api_key
@@ -234,7 +248,8 @@ def create_app(model, processor, settings: ServeSettings | None = None, experts=
 
     @app.exception_handler(QueueFull)
     async def _busy(_: Request, err: QueueFull) -> JSONResponse:
-        return _error(503, str(err), "overloaded_error", headers={"Retry-After": "5"})
+        return _error(429, str(err), "rate_limit_error", code="queue_full",
+                      headers={"Retry-After": str(settings.retry_after_s)})
 
     @app.exception_handler(Exception)
     async def _bug(_: Request, err: Exception) -> JSONResponse:
@@ -244,6 +259,12 @@ def create_app(model, processor, settings: ServeSettings | None = None, experts=
     @app.get("/health", response_model=Health, tags=["server"])
     async def health() -> Health:
         return Health(model=engine.model_id, queued=engine.pending)
+
+    @app.get("/metrics", tags=["server"], response_class=Response,
+             responses={200: {"description": "Prometheus text exposition format",
+                              "content": {"text/plain": {"schema": {"type": "string"}}}}})
+    async def prometheus_metrics() -> Response:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
     @app.get("/v1/models", response_model=ModelList, dependencies=deps, responses={401: _ERRORS[401]},
              tags=["openai"])
@@ -257,13 +278,13 @@ def create_app(model, processor, settings: ServeSettings | None = None, experts=
             raise RequestError(404, f"model {req.model[:80]!r} is not served here; this server serves "
                                     f"{engine.model_id!r} (GET /v1/models)", "model", "model_not_found")
         job, media_part = job_for(req, settings.max_new_tokens)
+        output = output_of(req)  # a bad response_format schema is refused before any model work
         _check_text_size(job, engine.prompt_budget)
         await asyncio.to_thread(engine.check_conversation, job)  # tokenising: off the event loop
         if media_part is not None:
             job.media = await _off_loop(_resolve, media_part[0], settings.media, media_part[1])
-        as_json = wants_json(req)
         if not req.stream:
-            return completion(await engine.complete(job), engine.model_id, as_json)
+            return completion(await engine.complete(job), engine.model_id, output)
         events = engine.stream(job)
         try:
             await anext(events)  # ("perceived", …): decode errors are still an HTTP error, not a broken stream
@@ -271,7 +292,7 @@ def create_app(model, processor, settings: ServeSettings | None = None, experts=
             await events.aclose()
             raise
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        return StreamingResponse(_sse(events, ChunkWriter(engine.model_id), as_json, include_usage),
+        return StreamingResponse(_sse(events, ChunkWriter(engine.model_id), output, include_usage),
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -307,16 +328,17 @@ def _resolve(part: Any, policy: MediaPolicy, param: str):
     return media
 
 
-async def _sse(events, writer: ChunkWriter, as_json: bool, include_usage: bool):
-    """The event stream of one answer: role chunk, content chunks, finish chunk, (usage), [DONE]."""
+async def _sse(events, writer: ChunkWriter, output: StructuredOutput | None, include_usage: bool):
+    """The event stream of one answer: role chunk, content chunks (the report JSON in one chunk when
+    ``output`` is set), finish chunk, (usage), [DONE]."""
     try:
         yield writer.role()
         async for kind, value in events:
-            if kind == "text" and not as_json:
+            if kind == "text" and output is None:
                 yield writer.content(value)
             elif kind == "done":
-                if as_json:
-                    yield writer.content(value.report.to_json())
+                if output is not None:
+                    yield writer.content(output.render(value.report))
                 yield writer.finish(value)
                 if include_usage:
                     yield writer.usage(value)

@@ -6,7 +6,7 @@ Handlers in ``app`` turn it into OpenAI's error envelope ``{"error": {"message",
 from __future__ import annotations
 
 _TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error",
-          413: "request_too_large", 503: "overloaded_error"}
+          413: "request_too_large", 429: "rate_limit_error", 503: "overloaded_error"}
 
 
 class RequestError(Exception):

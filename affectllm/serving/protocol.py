@@ -3,7 +3,9 @@
 Mapping of a conversation onto AffectLLM: the one media part (in any user turn) is perceived (once per
 content: the engine caches) and stays in the user turn that carried it, together with its expert cues, as the
 engine's renderer writes every prompt; the latest user text is the question (``prompt``; empty -> the default
-question); the other turns are kept as text. ``response_format: json_object`` answers with the EmotionReport JSON.
+question); the other turns are kept as text. ``temperature`` / ``top_p`` / ``seed`` / ``stop`` become the job's
+``Sampling`` (greedy when temperature is 0 or absent); ``response_format`` (``json_object``, ``json_schema``)
+answers with the EmotionReport JSON (``structured``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 import uuid
 from typing import Any
 
-from affectllm.serving.engine import Job, Result
+from affectllm.serving.engine import Job, Result, Sampling
 from affectllm.serving.errors import RequestError
 from affectllm.serving.schemas import (
     MEDIA_PART_TYPES,
@@ -27,6 +29,10 @@ from affectllm.serving.schemas import (
     TextPart,
     Usage,
 )
+from affectllm.serving.structured import StructuredOutput, structured_output
+
+MAX_STOP = 4  # OpenAI's limit on stop sequences
+MAX_STOP_CHARS = 256
 
 
 def text_of(content: Any) -> str:
@@ -63,20 +69,39 @@ def split_request(req: ChatCompletionRequest) -> tuple[list[dict[str, str]], str
     return history, prompt, (media[0] if media else None)
 
 
+def sampling_of(req: ChatCompletionRequest) -> Sampling:
+    """The request's decoding: greedy unless temperature > 0; stop strings checked (400 naming the fix)."""
+    if req.n not in (None, 1):
+        raise RequestError(400, f"n={req.n}: this server generates one choice per request; send n=1 (or omit "
+                                "it) and repeat the request with a different seed for more", "n")
+    stop = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
+    if len(stop) > MAX_STOP:
+        raise RequestError(400, f"{len(stop)} stop sequences sent; at most {MAX_STOP} are allowed", "stop")
+    for i, x in enumerate(stop):
+        if not x or len(x) > MAX_STOP_CHARS:
+            raise RequestError(400, f"stop[{i}] is {'empty' if not x else f'{len(x)} characters'}; each stop "
+                                    f"sequence needs 1 to {MAX_STOP_CHARS} characters", "stop")
+    return Sampling(temperature=req.temperature or None, top_p=req.top_p, seed=req.seed, stop=tuple(stop))
+
+
 def job_for(req: ChatCompletionRequest, default_max_tokens: int) -> tuple[Job, tuple[Any, str] | None]:
     """The engine job of a request (media not yet resolved) and its media part with its param path."""
+    sampling = sampling_of(req)
     history, prompt, media = split_request(req)
     max_new = req.max_completion_tokens or req.max_tokens or default_max_tokens
     turn = int(media[1].split(".")[1]) if media is not None else None  # "messages.{i}.content.{j}"
-    return Job(media=None, prompt=prompt, history=history, max_new_tokens=max_new, media_turn=turn), media
+    return Job(media=None, prompt=prompt, history=history, max_new_tokens=max_new, media_turn=turn,
+               sampling=sampling), media
 
 
-def wants_json(req: ChatCompletionRequest) -> bool:
-    return req.response_format is not None and req.response_format.type == "json_object"
+def output_of(req: ChatCompletionRequest) -> StructuredOutput | None:
+    """How the answer's content is written: None (the generated text) or the structured report."""
+    fmt = req.response_format
+    return None if fmt is None else structured_output(fmt.type, fmt.json_schema)
 
 
-def answer_text(result: Result, as_json: bool) -> str:
-    return result.report.to_json() if as_json else result.text
+def answer_text(result: Result, output: StructuredOutput | None) -> str:
+    return result.text if output is None else output.render(result.report)
 
 
 def usage_of(result: Result) -> Usage:
@@ -88,11 +113,11 @@ def new_id() -> str:
     return "chatcmpl-" + uuid.uuid4().hex[:24]
 
 
-def completion(result: Result, model_id: str, as_json: bool) -> ChatCompletion:
+def completion(result: Result, model_id: str, output: StructuredOutput | None) -> ChatCompletion:
     """The non-streamed ``chat.completion`` object."""
     return ChatCompletion(
         id=new_id(), created=int(time.time()), model=model_id,
-        choices=[Choice(message=AssistantMessage(content=answer_text(result, as_json)),
+        choices=[Choice(message=AssistantMessage(content=answer_text(result, output)),
                         finish_reason=result.finish_reason)],  # type: ignore[arg-type]
         usage=usage_of(result), report=_report_dict(result),
     )

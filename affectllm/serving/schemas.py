@@ -3,7 +3,7 @@
 Requests follow OpenAI's shape so any OpenAI client works: messages whose content is a string or a list of
 parts (``text``, ``image_url``, ``video_url``, ``audio_url``, ``input_audio``). Unknown top-level fields are
 ignored (clients send ``user``, ``frequency_penalty`` …); unknown content part types are refused (400).
-Decoding is always greedy, so ``temperature``/``top_p``/``seed`` are accepted and have no effect.
+Decoding is greedy unless ``temperature`` > 0 (then ``top_p`` and ``seed`` apply); ``stop`` cuts the answer.
 """
 
 from __future__ import annotations
@@ -69,8 +69,22 @@ class ChatMessage(_Lenient):
     name: str | None = None
 
 
+class JSONSchemaSpec(_Lenient):
+    """OpenAI's ``response_format.json_schema``: a name and the schema the answer must satisfy."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    name: str = Field("report", max_length=64)
+    description: str | None = None
+    schema_: dict[str, Any] | None = Field(None, alias="schema", description="a JSON Schema whose properties are "
+                                           "EmotionReport fields; omitted: the whole report")
+    strict: bool | None = None
+
+
 class ResponseFormat(_Lenient):
-    type: Literal["text", "json_object"] = "text"
+    """``json_object`` / ``json_schema``: the content is the EmotionReport as JSON (``affectllm.report.schema``)."""
+
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    json_schema: JSONSchemaSpec | None = None
 
 
 class StreamOptions(_Lenient):
@@ -87,10 +101,12 @@ class ChatCompletionRequest(_Lenient):
     max_tokens: int | None = Field(None, ge=1, description="capped by the server's --max-new-tokens")
     max_completion_tokens: int | None = Field(None, ge=1)
     response_format: ResponseFormat | None = None
-    n: int = Field(1, ge=1, le=1, description="only one choice is generated")
-    temperature: float | None = Field(None, ge=0, le=2, description="ignored: decoding is greedy")
-    top_p: float | None = Field(None, ge=0, le=1, description="ignored: decoding is greedy")
-    seed: int | None = None
+    n: int | None = Field(None, description="choices to generate; only 1 is supported")
+    temperature: float | None = Field(None, ge=0, le=2, description="0 or omitted: greedy decoding (the "
+                                      "default); above 0: sampling at this temperature")
+    top_p: float | None = Field(None, gt=0, le=1, description="nucleus sampling mass (when temperature > 0)")
+    seed: int | None = Field(None, ge=-(2**63), lt=2**64, description="makes sampling reproducible")
+    stop: str | list[str] | None = Field(None, description="up to 4 strings; the answer ends before the first")
 
 
 # --- responses --------------------------------------------------------------------------------------------

@@ -271,9 +271,10 @@ GARBAGE = base64.b64encode(b"this is not a media file at all" * 10).decode()
     (json.dumps(chat([{"type": "text"}])).encode(), 400, "messages.0.content.0.text: Field required"),
     (json.dumps({"messages": [{"role": "robot", "content": "hi"}]}).encode(), 400, "messages.0.role"),
     (json.dumps({"messages": [{"role": "assistant", "content": "hi"}]}).encode(), 400, "end with a user message"),
-    (json.dumps(chat(QUESTION, n=2)).encode(), 400, "n:"),
+    (json.dumps(chat(QUESTION, n=2)).encode(), 400, "n=2: this server generates one choice"),
     (json.dumps(chat(QUESTION, max_tokens=0)).encode(), 400, "max_tokens"),
-    (json.dumps(chat(QUESTION, response_format={"type": "json_schema"})).encode(), 400, "response_format.type"),
+    (json.dumps(chat(QUESTION, response_format={"type": "xml"})).encode(), 400, "response_format.type"),
+    (json.dumps(chat(QUESTION, response_format={"type": "json_schema"})).encode(), 400, 'needs a "json_schema" object'),
     (json.dumps(chat(QUESTION, model="gpt-4o")).encode(), 404, "not served here"),
     (json.dumps(chat(audio_part("data:audio/wav;base64,@@@@"))).encode(), 400, "not valid base64"),
     (json.dumps(chat(audio_part("data:audio/wav,plain"))).encode(), 400, "only base64 data: URLs"),
@@ -307,12 +308,16 @@ def test_wrong_method_and_route(make_client):
 
 
 # --- one model, many callers -----------------------------------------------------------------------------
-def test_concurrent_requests_are_served_one_at_a_time(make_client):
+def test_concurrent_requests_are_decoded_as_one_batch(make_client):
+    """4 requests arriving together (within the batch window) are perceived one by one and decoded as one batch;
+    greedy rows of one batch answer exactly what one request alone answers."""
     async def go():
-        async with make_client() as c:
+        async with make_client(max_batch=4, batch_window_s=5.0) as c:
             engine = c._transport.app.state.engine
             active, peak, lock = [0], [0], threading.Lock()
             original = engine.perceive
+            sizes: list[int] = []
+            engine.on_batch = lambda stats: sizes.append(stats.size)
 
             def perceive(media):
                 with lock:
@@ -326,15 +331,18 @@ def test_concurrent_requests_are_served_one_at_a_time(make_client):
 
             engine.perceive = perceive
             rs = await asyncio.gather(*[c.post("/v1/chat/completions", json=chat(QUESTION)) for _ in range(4)])
-        return rs, peak[0]
+            engine.batch_window_s = 0.0
+            alone = await c.post("/v1/chat/completions", json=chat(QUESTION))
+        return rs, alone, peak[0], sizes
 
-    rs, peak = run(go())
-    assert [r.status_code for r in rs] == [200] * 4
-    assert peak == 1
-    assert len({r.json()["choices"][0]["message"]["content"] for r in rs}) == 1  # greedy: identical answers
+    rs, alone, peak, sizes = run(go())
+    assert [r.status_code for r in rs] == [200] * 4 and alone.status_code == 200
+    assert sizes == [4, 1] and peak == 1  # one batch of 4, then the lone request; perception one at a time
+    answers = {r.json()["choices"][0]["message"]["content"] for r in rs}
+    assert answers == {alone.json()["choices"][0]["message"]["content"]}
 
 
-def test_full_queue_is_503(make_client):
+def test_full_queue_is_429_with_retry_after(make_client):
     release = threading.Event()
 
     async def go():
@@ -351,8 +359,8 @@ def test_full_queue_is_503(make_client):
             return await first, busy, health
 
     first, busy, health = run(go())
-    assert busy.status_code == 503 and busy.headers["retry-after"] == "5"
-    assert "limit 1" in busy.json()["error"]["message"]
+    assert busy.status_code == 429 and busy.headers["retry-after"] == "2"
+    assert busy.json()["error"]["type"] == "rate_limit_error" and "limit 1" in busy.json()["error"]["message"]
     assert health.json()["queued"] == 1 and first.status_code == 200
 
 
@@ -362,18 +370,18 @@ def test_abandoned_stream_stops_generation(tiny, experts):
 
     engine = Engine(*tiny, experts=experts, max_new_tokens=400)
     outcome: list = []
-    original = engine.run
+    original = engine.engine.replies
 
-    def recording_run(job, **kw):
+    def recording_replies(conversations, settings, **kw):
         try:
-            result = original(job, **kw)
+            decoded = original(conversations, settings, **kw)
         except Exception as err:
             outcome.append(type(err).__name__)
             raise
-        outcome.append(result.completion_tokens)
-        return result
+        outcome.append(len(decoded[0].token_ids))
+        return decoded
 
-    engine.run = recording_run
+    engine.engine.replies = recording_replies
 
     async def go():
         events = engine.stream(Job(prompt=QUESTION, max_new_tokens=400))
@@ -384,6 +392,9 @@ def test_abandoned_stream_stops_generation(tiny, experts):
         while engine.pending:
             await asyncio.sleep(0.01)
 
-    run(go())
-    engine.close()
+    try:
+        run(go())
+    finally:
+        engine.close()
+        del engine.engine.replies  # the model's engine is shared by the tests: unpatch it
     assert outcome == ["GenerationCancelled"]

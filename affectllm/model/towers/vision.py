@@ -53,12 +53,22 @@ class VisionTower(FrozenTower):
         return {"tower": type(self).__name__, **self.spec.to_dict()}
 
 
+def import_open_clip():
+    """open_clip, which only towers of type ``open_clip`` need: an ImportError naming the extra when missing."""
+    try:
+        import open_clip
+    except ImportError as err:
+        raise ImportError("this model's vision tower has type 'open_clip', which needs open_clip_torch: "
+                          "pip install 'affectllm[clip]' (or give the tower type 'hf' with a CLIP/SigLIP id)") from err
+    return open_clip
+
+
 class OpenClipVisionTower(VisionTower):
     """open_clip's visual tower; patch tokens ``[N, n_patches(+cls), width]`` or pooled ``[N, 1, embed_dim]``."""
 
     def __init__(self, spec, load_weights: bool = True) -> None:
         super().__init__(spec)
-        import open_clip
+        open_clip = import_open_clip()
 
         name = spec.model
         if spec.arch is not None:
@@ -154,7 +164,7 @@ def _has_cls(cfg) -> int:
 
 def _register_open_clip_arch(name: str, arch: dict) -> str:
     """open_clip builds models from registered JSON configs: register ``arch`` under a content-hashed name."""
-    import open_clip
+    open_clip = import_open_clip()
 
     digest = hashlib.sha256(json.dumps(arch, sort_keys=True).encode()).hexdigest()[:12]
     reg_name = f"{name}-{digest}"
