@@ -137,10 +137,14 @@ def test_pipeline_reports_voice_and_fused_evidence(shared, experts):
     p = perceive(shared / "media" / "ravdess" / "01-01-05-01-01-01-01_audio.wav", experts=experts)
     ev = p.evidence()
     assert ev["voice"]["probs"] and ev["voice"]["top"] in BASE_CLASSES and "f0_mean_hz" in ev["voice"]  # prosody kept
-    assert ev["fused"]["sources"] == ["voice"] and ev["fused"]["top"] == ev["voice"]["top"]
+    # RAVDESS's sentence ("Kids are talking by the door") reads as neutral words: the text expert joins the
+    # pool but neutral words are no evidence (fusion.words_as_evidence), so the angry voice still decides
+    assert ev["fused"]["sources"] == ["text", "voice"] and ev["fused"]["top"] == ev["voice"]["top"]
+    assert ev["text"]["expert"]["top"][0][0] == "neutral"
     lines = cue_lines(p)
     assert any(x.startswith("Voice expression: ") for x in lines)
-    assert any(x.startswith("Fused estimate (voice): ") for x in lines)
+    assert any(x.startswith("Words (text expert, transcript): ") for x in lines)
+    assert any(x.startswith("Fused estimate (") for x in lines)
 
 
 @pytest.mark.slow
