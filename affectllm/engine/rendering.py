@@ -72,7 +72,7 @@ class Renderer:
 
         return cls(face_input=(processor.vision or {}).get("input") == "faces",
                    use_cues=bool(model.config.use_cues), default_prompt=DEFAULT_PROMPT,
-                   style=getattr(model.config, "prompt_style", None))
+                   style=model.config.prompt_style)
 
     def question(self, text: str | None) -> str:
         text = (text or "").strip()

@@ -51,7 +51,7 @@ def bind(model, processor: AffectLLMProcessor) -> None:
     inside = [i for i in ids.values() if i < vocab]  # placeholders the LM head could emit: never allow them
     if inside:
         gen.suppress_tokens = sorted(set((gen.suppress_tokens or []) + inside))
-    for key, value in (getattr(model.config, "generation_overrides", None) or {}).items():
+    for key, value in (model.config.generation_overrides or {}).items():
         setattr(gen, key, value)  # e.g. a converted checkpoint's decoding settings (AffectGPT: no repetition penalty)
     if gen.pad_token_id is None:
         gen.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
