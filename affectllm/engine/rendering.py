@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from affectllm.media.item import MediaItem, face_item
+from affectllm.model.defaults import CUE_HEADER
 from affectllm.perception.pipeline import Perception, cue_lines
-
-CUE_HEADER = "Observed cues:"
 
 
 def with_cues(text: str, lines: list[str]) -> str:

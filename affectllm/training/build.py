@@ -20,7 +20,7 @@ def affect_config(cfg: TrainConfig):
 
     src = cfg.model.source
     if src == "tiny":
-        from affectllm.testing import tiny_config
+        from affectllm.model.tiny import tiny_config
 
         config = tiny_config(**cfg.model.options)
     elif src == "default":
@@ -75,7 +75,7 @@ def build_model(cfg: TrainConfig, device: torch.device | None = None):
 
 def _tokenizer(cfg: TrainConfig, config) -> Any:
     if cfg.model.source == "tiny":
-        from affectllm.testing import tiny_tokenizer
+        from affectllm.model.tiny import tiny_tokenizer
 
         return tiny_tokenizer()
     from transformers import AutoTokenizer
