@@ -71,7 +71,7 @@ def load(model: str | None = None, adapter: str | None = None, device: str = "au
 
     ``merge_lora``: fold the LoRA into the LLM's weights (faster decoding; the adapter still saves as before).
     """
-    from affectllm.model.builder import bind, build_processor, model_from_config
+    from affectllm.model.builder import build_processor, model_from_config
     from affectllm.model.checkpoint import load_checkpoint
     from affectllm.model.defaults import default_config
     from affectllm.utils.weights_guard import refuse_pickled_weights
@@ -104,8 +104,7 @@ def load(model: str | None = None, adapter: str | None = None, device: str = "au
         proc = build_processor(config, tok)
         m = model_from_config(config, proc, dtype=dt, quantization=quantization)
     if not m.quantized:
-        m.to(dev)
-    bind(m, proc)
+        m.to(dev)  # both paths above bound the model to its processor already
     m.eval()
     if merge_lora:
         m.merge_lora()

@@ -107,7 +107,7 @@ def convert_checkpoint(checkpoint: str | Path, out: str | Path, vision_model: st
     from safetensors.torch import save_file
     from transformers import AutoTokenizer
 
-    from affectllm.model.builder import build_processor
+    from affectllm.model.builder import build_processor, set_placeholder_ids
     from affectllm.model.checkpoint import save_processor
 
     ag.media_template(variant)  # validates the variant
@@ -134,7 +134,7 @@ def convert_checkpoint(checkpoint: str | Path, out: str | Path, vision_model: st
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     config.weights_included = []
-    config.placeholder_token_ids = processor.placeholder_ids
+    set_placeholder_ids(config, processor.placeholder_ids)
     config.save_pretrained(out)
     generation_config(text_model, tokenizer).save_pretrained(out)
     tmp = out / "model.safetensors.tmp"

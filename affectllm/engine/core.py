@@ -39,8 +39,7 @@ class Engine:
         # faithful by construction: a quotation can only copy what was said (``affectllm.quote_guard``)
         self.ground_quotes = ground_quotes
         # a report to the default question starts with the fused experts' top class (see ``grounded``)
-        self.anchor_labels = (bool(getattr(model.config, "anchor_labels", True)) if anchor_labels is None
-                              else anchor_labels)
+        self.anchor_labels = model.config.anchor_labels if anchor_labels is None else anchor_labels
         self.experts = experts if experts is not None else experts_for(model)
         self.renderer = Renderer.for_model(model, processor)
         vision = processor.vision or {}  # the model's frame rule, so the engine's frames are the processor's

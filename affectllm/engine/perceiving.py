@@ -24,7 +24,7 @@ def experts_for(model: Any) -> Experts:
     """Fresh cue experts matching ``model``: its Whisper size (none for a random test tower), its device."""
     spec = model.config.spec("whisper")
     # a converted checkpoint without a Whisper tower (AffectGPT) names its transcriber in ``asr_model``
-    name = spec.model if spec is not None and spec.model else getattr(model.config, "asr_model", None)
+    name = spec.model if spec is not None and spec.model else model.config.asr_model
     device = getattr(model, "device", None)
     return Experts(whisper=name, device=str(device.type) if device is not None else "cpu", faces=True)
 

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from affectllm.media.item import MediaItem, face_item
+from affectllm.model.defaults import CUE_HEADER
 from affectllm.perception.pipeline import Perception, cue_lines
-
-CUE_HEADER = "Observed cues:"
 
 
 def with_cues(text: str, lines: list[str]) -> str:
@@ -72,7 +71,7 @@ class Renderer:
 
         return cls(face_input=(processor.vision or {}).get("input") == "faces",
                    use_cues=bool(model.config.use_cues), default_prompt=DEFAULT_PROMPT,
-                   style=getattr(model.config, "prompt_style", None))
+                   style=model.config.prompt_style)
 
     def question(self, text: str | None) -> str:
         text = (text or "").strip()

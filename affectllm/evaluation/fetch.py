@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from affectllm.evaluation.resources import WHEEL_FILES
+from affectllm.utils.fingerprint import sha256_file
 from affectllm.utils.paths import cache_dir
 
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com/zeroQiaoba/AffectGPT/master/AffectGPT/emotion_wheel"
@@ -46,7 +47,7 @@ def fetch_resources(dest: str | os.PathLike[str] | None = None, base_url: str | 
     with httpx.Client(follow_redirects=True, timeout=timeout, transport=transport) as client:
         for name in WHEEL_FILES:
             target = out / name
-            if not force and target.is_file() and hashlib.sha256(target.read_bytes()).hexdigest() == EXPECTED_SHA256[name]:
+            if not force and target.is_file() and sha256_file(target) == EXPECTED_SHA256[name]:
                 status[name] = "present"
                 continue
             url = f"{base}/{name}"

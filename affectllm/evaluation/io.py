@@ -9,7 +9,6 @@ of string arrays (checked from its first bytes before numpy opens it). ``.npz`` 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import math
@@ -21,6 +20,7 @@ from typing import Any
 
 from affectllm.evaluation.parsing import PANDAS_NA
 from affectllm.instruct.io import csv_problem as _csv_problem
+from affectllm.utils.fingerprint import sha256_file
 
 ID_COLUMNS = ("name", "names", "id", "sample_id", "filename")
 LABEL_COLUMNS = ("openset", "labels", "label", "discrete", "emotion", "emotions")
@@ -59,14 +59,6 @@ class SampleFile:
     def provenance(self) -> dict[str, Any]:
         return {"path": self.path, "sha256": self.sha256, "format": self.fmt, "n": len(self.records),
                 "duplicate_ids": len(self.duplicates)}
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _number(value: str, where: str) -> float | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from affectllm.evaluation.parsing import PANDAS_NA, parse_list_string
+from affectllm.utils.fingerprint import sha256_file
 from affectllm.utils.paths import cache_dir, shared_dir
 
 WHEEL_FILES = ("format.csv", "synonym.xlsx", "wheel1.xlsx", "wheel2.xlsx", "wheel3.xlsx", "wheel4.xlsx", "wheel5.xlsx")
@@ -52,14 +53,6 @@ def resolve_wheel_dir(wheel_dir: str | os.PathLike[str] | None = None) -> Path:
     )
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 _HASHES: dict[tuple, dict[str, str]] = {}  # (file, size, mtime, inode) of all seven files → their sha256
 
 
@@ -72,7 +65,7 @@ def resource_hashes(wheel_dir: Path) -> dict[str, str]:
         key = None
     if key is not None and key in _HASHES:
         return dict(_HASHES[key])
-    out = {name: file_sha256(p) for name, p in zip(WHEEL_FILES, paths)}
+    out = {name: sha256_file(p) for name, p in zip(WHEEL_FILES, paths)}
     if key is not None:
         if len(_HASHES) > 8:
             _HASHES.clear()

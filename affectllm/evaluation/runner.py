@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from affectllm.evaluation.io import EvalInputError, load_samples, sha256_file
+from affectllm.evaluation.io import EvalInputError, load_samples
 from affectllm.evaluation.outputs import write_outputs
 from affectllm.evaluation.scoring import Evaluation, evaluate
 from affectllm.evaluation.tasks import Task, load_task
 from affectllm.report import EmotionReport
+from affectllm.utils.fingerprint import sha256_file
 
 MODALITIES = ("video", "audio", "image")
 

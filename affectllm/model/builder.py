@@ -1,5 +1,8 @@
 """Pairing a model with its processor: one place that derives the processor's settings from the config
-and writes the tokenizer's placeholder ids back into the config (so checkpoints restore both)."""
+and writes the tokenizer's placeholder ids back into the config (so checkpoints restore both).
+
+``set_placeholder_ids`` is the only writer of ``config.placeholder_token_ids``; ``bind`` runs it once per built or
+loaded model (``model_from_config`` / ``load_checkpoint``), so callers of those never bind again."""
 
 from __future__ import annotations
 
@@ -26,32 +29,34 @@ def processor_kwargs(config: AffectLLMConfig) -> dict[str, Any]:
 
 
 def build_processor(config: AffectLLMConfig, tokenizer, chat_template: str | None = None) -> AffectLLMProcessor:
-    processor = AffectLLMProcessor(tokenizer, chat_template=chat_template, **processor_kwargs(config))
-    config.placeholder_token_ids = processor.placeholder_ids
-    return processor
+    return AffectLLMProcessor(tokenizer, chat_template=chat_template, **processor_kwargs(config))
 
 
 def model_from_config(config: AffectLLMConfig, processor: AffectLLMProcessor, **kwargs: Any):
-    """Build the model for ``config``; placeholder ids come from ``processor``'s tokenizer."""
+    """Build the model for ``config`` and bind it to ``processor`` (placeholder ids from its tokenizer)."""
     from affectllm.model.modeling_affectllm import AffectLLMForConditionalGeneration
 
-    config.placeholder_token_ids = processor.placeholder_ids
     model = AffectLLMForConditionalGeneration(config, **kwargs)
     bind(model, processor)
     return model
 
 
+def set_placeholder_ids(config: AffectLLMConfig, ids: dict[str, int]) -> None:
+    """Declare the tokenizer ids of the placeholder tokens in ``config`` (modality -> id)."""
+    config.placeholder_token_ids = dict(ids)
+
+
 def bind(model, processor: AffectLLMProcessor) -> None:
     """Make the model's placeholder ids and generation settings agree with the processor's tokenizer."""
     ids = processor.placeholder_ids
-    model.config.placeholder_token_ids = dict(ids)
+    set_placeholder_ids(model.config, ids)
     vocab = model.get_input_embeddings().weight.shape[0]
     tok = processor.tokenizer
     gen = model.generation_config
     inside = [i for i in ids.values() if i < vocab]  # placeholders the LM head could emit: never allow them
     if inside:
         gen.suppress_tokens = sorted(set((gen.suppress_tokens or []) + inside))
-    for key, value in (getattr(model.config, "generation_overrides", None) or {}).items():
+    for key, value in (model.config.generation_overrides or {}).items():
         setattr(gen, key, value)  # e.g. a converted checkpoint's decoding settings (AffectGPT: no repetition penalty)
     if gen.pad_token_id is None:
         gen.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id

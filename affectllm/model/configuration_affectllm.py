@@ -18,6 +18,11 @@ MODALITIES = ("vision", "audio", "whisper")
 # Placeholder tokens: one per modality, each expanded by the processor to that modality's query count.
 DEFAULT_PLACEHOLDERS = {"vision": "<|affect_vision|>", "audio": "<|affect_audio|>", "whisper": "<|affect_speech|>"}
 
+# Declared fields that a checkpoint writes only when set: at these values they are left out of config.json,
+# so folders saved before they were declared stay byte-identical and keep their fingerprints (eval cache keys).
+OMITTED_AT_DEFAULT: dict[str, Any] = {"prompt_style": None, "asr_model": None, "generation_overrides": None,
+                                      "anchor_labels": True}
+
 
 class SpecMixin:
     """Dict round-trip for the small spec dataclasses stored inside the config JSON."""
@@ -139,7 +144,12 @@ DEFAULT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up
 class AffectLLMConfig(PretrainedConfig):
     """Composite config: ``vision_config``, ``audio_config``, ``whisper_config`` (each optional),
     ``projector_config``, ``text_config`` (any causal LM config) or ``text_model`` (its id/path), ``lora_config``;
-    ``placeholder_token_ids``, ``weights_included`` and ``trained`` declare what a checkpoint holds."""
+    ``placeholder_token_ids``, ``weights_included`` and ``trained`` declare what a checkpoint holds.
+
+    How the engine reads the model: ``prompt_style`` (None: our renderer; ``"affectgpt"``: a converted AffectGPT
+    checkpoint's own user text), ``asr_model`` (the Whisper that transcribes when no Whisper tower is configured),
+    ``generation_overrides`` (generation-config fields set on load, e.g. a converted checkpoint's decoding),
+    ``anchor_labels`` (a report to the default question starts with the fused experts' top class)."""
 
     model_type = "affectllm"
     sub_configs = {"text_config": AutoConfig}
@@ -158,6 +168,10 @@ class AffectLLMConfig(PretrainedConfig):
         placeholder_token_ids: dict[str, int] | None = None,
         weights_included: list[str] | None = None,
         trained: bool = False,
+        prompt_style: str | None = None,
+        asr_model: str | None = None,
+        generation_overrides: dict[str, Any] | None = None,
+        anchor_labels: bool = True,
         **kwargs: Any,
     ) -> None:
         self.vision_config = _spec_dict(VisionTowerSpec, vision_config)
@@ -181,6 +195,10 @@ class AffectLLMConfig(PretrainedConfig):
         self.placeholder_token_ids = dict(placeholder_token_ids or {})
         self.weights_included = list(weights_included or [])
         self.trained = bool(trained)
+        self.prompt_style = prompt_style
+        self.asr_model = asr_model
+        self.generation_overrides = dict(generation_overrides) if generation_overrides is not None else None
+        self.anchor_labels = bool(anchor_labels)
         # the language model ties its own embeddings; the composite model has nothing to tie
         kwargs["tie_word_embeddings"] = False
         super().__init__(**kwargs)
@@ -190,7 +208,11 @@ class AffectLLMConfig(PretrainedConfig):
         return _without_load_paths(super().to_dict(), self.text_model)
 
     def to_diff_dict(self) -> dict[str, Any]:
-        return _without_load_paths(super().to_diff_dict(), self.text_model)
+        d = _without_load_paths(super().to_diff_dict(), self.text_model)
+        for key, default in OMITTED_AT_DEFAULT.items():
+            if key in d and d[key] == default:
+                del d[key]
+        return d
 
     # --- typed views -------------------------------------------------------------------------------
     def spec(self, modality: str) -> VisionTowerSpec | AudioTowerSpec | WhisperTowerSpec | None:

@@ -22,6 +22,7 @@ LLM_BACKBONES = {"smollm2": DEFAULT_TEXT_MODEL, "gemma": "registry:gemma-3-270m"
 DEFAULT_WHISPER = "base"
 DEFAULT_PROMPT = ("Which emotions does the person in this clip show, and why? Answer with labels, valence, arousal "
                   "and an explanation grounded in what you saw, heard and what was said.")
+CUE_HEADER = "Observed cues:"  # opens the prompt's block of expert cues (engine/rendering.py writes it)
 
 
 def default_config() -> AffectLLMConfig:

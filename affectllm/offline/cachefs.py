@@ -8,7 +8,6 @@ crash leaves nothing behind but the temp folder (which is removed on the way out
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import uuid
@@ -17,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from filelock import FileLock
+
+from affectllm.utils.fingerprint import sha256_file as sha256_file  # the one file hash, re-exported here
 
 LOCK_TIMEOUT_S = 30 * 60  # a Gemma conversion takes ~1-2 min on 2 cores; a stuck lock should still fail
 
@@ -45,15 +46,6 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def sha256_file(path: Path, block: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(block):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def tree_size(path: Path) -> int:

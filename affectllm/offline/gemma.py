@@ -18,8 +18,9 @@ from pathlib import Path
 
 import torch
 
-from affectllm.offline.cachefs import artefact_lock, atomic_dir, sha256_file
+from affectllm.offline.cachefs import artefact_lock, atomic_dir
 from affectllm.offline.registry import get_component, package_dir, write_marker
+from affectllm.utils.fingerprint import sha256_file
 
 COMPONENT = "gemma-3-270m"
 START_OF_TURN_ID, END_OF_TURN_ID, BOS_ID, EOS_ID, PAD_ID = 105, 106, 2, 1, 0

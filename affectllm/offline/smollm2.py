@@ -21,8 +21,9 @@ from pathlib import Path
 
 import torch
 
-from affectllm.offline.cachefs import artefact_lock, atomic_dir, sha256_file
+from affectllm.offline.cachefs import artefact_lock, atomic_dir
 from affectllm.offline.registry import MissingWheelError, get_component, write_marker
+from affectllm.utils.fingerprint import sha256_file
 from affectllm.utils.paths import cache_dir
 
 COMPONENT = "smollm2-135m-instruct"

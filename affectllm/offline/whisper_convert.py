@@ -16,10 +16,11 @@ from pathlib import Path
 
 import torch
 
-from affectllm.offline.cachefs import artefact_lock, atomic_dir, sha256_file
+from affectllm.offline.cachefs import artefact_lock, atomic_dir
 from affectllm.offline.ct2 import read_ct2_model
 from affectllm.offline.registry import Component, get_component, write_marker
 from affectllm.offline.whisper_keys import WhisperMappingError, ct2_to_openai, hf_to_openai
+from affectllm.utils.fingerprint import sha256_file
 
 WHISPER_NAMES = ("tiny.en", "base")
 _FINGERPRINT_ATTR = "_affectllm_fingerprint"

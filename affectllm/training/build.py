@@ -20,7 +20,7 @@ def affect_config(cfg: TrainConfig):
 
     src = cfg.model.source
     if src == "tiny":
-        from affectllm.testing import tiny_config
+        from affectllm.model.tiny import tiny_config
 
         config = tiny_config(**cfg.model.options)
     elif src == "default":
@@ -52,7 +52,7 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
 
 def build_model(cfg: TrainConfig, device: torch.device | None = None):
     """(model, processor) for the recipe; random parts are seeded by ``cfg.seed`` so rebuilding is identical."""
-    from affectllm.model.builder import bind, build_processor, model_from_config
+    from affectllm.model.builder import build_processor, model_from_config
 
     device = device or torch.device("cpu")
     torch.manual_seed(cfg.seed)
@@ -69,14 +69,13 @@ def build_model(cfg: TrainConfig, device: torch.device | None = None):
     if cfg.model.init_from:
         from affectllm.training.checkpointing import load_trainable_weights
 
-        load_trainable_weights(model, cfg.resolve(cfg.model.init_from))
-    bind(model, processor)
+        load_trainable_weights(model, cfg.resolve(cfg.model.init_from))  # tensors only: the binding stands
     return model, processor
 
 
 def _tokenizer(cfg: TrainConfig, config) -> Any:
     if cfg.model.source == "tiny":
-        from affectllm.testing import tiny_tokenizer
+        from affectllm.model.tiny import tiny_tokenizer
 
         return tiny_tokenizer()
     from transformers import AutoTokenizer

@@ -35,7 +35,7 @@ class ConfigError(ValueError):
 
 @dataclass
 class ModelSection:
-    """Which AffectLLM to train. ``source``: tiny (affectllm.testing.tiny_config(**options)), default (the
+    """Which AffectLLM to train. ``source``: tiny (affectllm.model.tiny.tiny_config(**options)), default (the
     embedded default), config (an AffectLLMConfig dict in ``config``) or checkpoint (a folder in ``path``)."""
 
     source: str = "default"

@@ -60,12 +60,13 @@ def arch_config(cfg: TrainConfig):
 
 def meta_model(cfg: TrainConfig):
     """The recipe's model on the meta device, trainable parts set for the stage."""
+    from affectllm.model.builder import set_placeholder_ids
     from affectllm.model.modeling_affectllm import AffectLLMForConditionalGeneration
     from affectllm.training.build import set_trainable
 
     config = arch_config(cfg)
     vocab = config.text_config.vocab_size
-    config.placeholder_token_ids = {m: vocab + i for i, m in enumerate(config.modalities)}
+    set_placeholder_ids(config, {m: vocab + i for i, m in enumerate(config.modalities)})
     with torch.device("meta"):
         model = AffectLLMForConditionalGeneration(config, load_weights=False)
     set_trainable(model, cfg.stage)

@@ -24,6 +24,8 @@ from typing import Any
 
 import torch
 
+from affectllm.utils.fingerprint import sha256_file
+
 log = logging.getLogger("affectllm.training.cache")
 FORMAT = "affectllm-features/1"
 _FILE_HASHES: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256, per process
@@ -34,11 +36,7 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     st = os.stat(path)
     memo = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
     if memo not in _FILE_HASHES:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        _FILE_HASHES[memo] = h.hexdigest()
+        _FILE_HASHES[memo] = sha256_file(path)
     return _FILE_HASHES[memo]
 
 

@@ -160,13 +160,12 @@ def train(cfg: TrainConfig, resume: bool = False, echo: Callable[[str], None] = 
         experts = experts_for(model)
         cue_desc = {"whisper": experts.whisper_name, "faces": experts.faces}
         if cfg.data.voice_head:  # e.g. a fold head that never heard the held-out speakers (train/make_starter.sh)
-            import hashlib
-
             from affectllm.perception.voice import VoiceExpert
+            from affectllm.utils.fingerprint import sha256_file
 
             head = cfg.resolve(cfg.data.voice_head)
             experts._voice = VoiceExpert.load(head)
-            cue_desc["voice_head"] = hashlib.sha256(Path(head).read_bytes()).hexdigest()[:16]  # new head, new cache
+            cue_desc["voice_head"] = sha256_file(head)[:16]  # new head, new cache
     cache = None
     if cfg.cache.enabled:
         from affectllm.utils.paths import cache_dir

@@ -5,6 +5,8 @@ weights: the hash covers the JSON configs (model, generation, processor) and ALL
 (every tensor, not a prefix). Loading reads it back; a folder saved before fingerprints existed is hashed once on
 load (a 17 MB adapter takes ~30 ms). Evaluation caches key on it, so changed weights never reuse old answers.
 Towers and LLM loaded from a named source are covered by the config, which names them.
+
+``sha256_file`` is the package's one content hash of a file (media, resource files, converted weights).
 """
 
 from __future__ import annotations
@@ -17,6 +19,21 @@ from pathlib import Path
 FINGERPRINT_FILE = "fingerprint.json"
 # what is hashed, in this order (those that exist); the weights file is hashed whole
 HASHED_FILES = ("config.json", "generation_config.json", "processor_config.json", "model.safetensors")
+BLOCK = 1 << 20  # files are read in 1 MiB blocks, never whole
+
+
+def update_from_file(h, path: str | os.PathLike[str]) -> None:
+    """Feed every byte of the file at ``path`` into the hash object ``h``."""
+    with open(path, "rb") as f:
+        while chunk := f.read(BLOCK):
+            h.update(chunk)
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's content."""
+    h = hashlib.sha256()
+    update_from_file(h, path)
+    return h.hexdigest()
 
 
 def compute_fingerprint(folder: str | os.PathLike[str]) -> dict[str, object]:
@@ -30,9 +47,7 @@ def compute_fingerprint(folder: str | os.PathLike[str]) -> dict[str, object]:
             continue
         files.append(name)
         h.update(name.encode() + b"\0")
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
+        update_from_file(h, p)
         h.update(b"\0")
     return {"sha256": h.hexdigest(), "files": files}
 

@@ -137,6 +137,12 @@ def test_imports_only_point_down():
     assert upward == []
 
 
+def test_library_code_never_imports_the_testing_helpers():
+    # ``source: tiny`` recipes build from affectllm.model.tiny; affectllm.testing only serves tests
+    assert [f"{m} -> {t}" for m, ts in sorted(EDGES.items()) for t in sorted(ts)
+            if home(t) == "affectllm.testing" and home(m) != "affectllm.testing"] == []
+
+
 def test_package_code_uses_the_new_module_paths():
     assert [f"{m} imports {t[4:]}" for m, ts in sorted(EDGES.items()) for t in sorted(ts) if t.startswith("old:")] == []
 

@@ -39,3 +39,18 @@ def test_checkpoint_without_fingerprint_file_is_hashed_on_load(tmp_path):
     (tmp_path / FINGERPRINT_FILE).unlink()
     assert read_fingerprint(tmp_path) == stored
     assert load_checkpoint(tmp_path)[0].checkpoint_fingerprint == stored
+
+
+def test_one_file_hash_serves_every_caller(tmp_path):
+    import hashlib
+
+    from affectllm.evaluation import io as eval_io
+    from affectllm.offline import cachefs
+    from affectllm.training.feature_cache import file_sha256
+    from affectllm.utils.fingerprint import BLOCK, sha256_file
+
+    data = bytes(range(256)) * (BLOCK // 256 * 2 + 3)  # spans three read blocks
+    (tmp_path / "f.bin").write_bytes(data)
+    want = hashlib.sha256(data).hexdigest()
+    assert sha256_file(tmp_path / "f.bin") == want == file_sha256(tmp_path / "f.bin")
+    assert cachefs.sha256_file is eval_io.sha256_file is sha256_file  # old import paths: the same function
