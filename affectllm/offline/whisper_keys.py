@@ -213,30 +213,28 @@ def hf_to_openai(state_dict: Mapping[str, torch.Tensor], config: object,
         copy(f"{src}.v_proj", f"{dst}.value")
         copy(f"{src}.out_proj", f"{dst}.out")
 
+    def block(s: str, o: str, cross: bool) -> None:  # one transformer layer; decoder layers also cross-attend
+        attn(f"{s}.self_attn", f"{o}.attn")
+        copy(f"{s}.self_attn_layer_norm", f"{o}.attn_ln")
+        if cross:
+            attn(f"{s}.encoder_attn", f"{o}.cross_attn")
+            copy(f"{s}.encoder_attn_layer_norm", f"{o}.cross_attn_ln")
+        copy(f"{s}.fc1", f"{o}.mlp.0")
+        copy(f"{s}.fc2", f"{o}.mlp.2")
+        copy(f"{s}.final_layer_norm", f"{o}.mlp_ln")
+
     e, d = "model.encoder", "model.decoder"
     for i in (1, 2):
         copy(f"{e}.conv{i}", f"encoder.conv{i}")
     sd["encoder.positional_embedding"] = take(f"{e}.embed_positions.weight")
     n_enc, n_dec = int(config.encoder_layers), int(config.decoder_layers)
     for i in range(n_enc):
-        s, o = f"{e}.layers.{i}", f"encoder.blocks.{i}"
-        attn(f"{s}.self_attn", f"{o}.attn")
-        copy(f"{s}.self_attn_layer_norm", f"{o}.attn_ln")
-        copy(f"{s}.fc1", f"{o}.mlp.0")
-        copy(f"{s}.fc2", f"{o}.mlp.2")
-        copy(f"{s}.final_layer_norm", f"{o}.mlp_ln")
+        block(f"{e}.layers.{i}", f"encoder.blocks.{i}", cross=False)
     copy(f"{e}.layer_norm", "encoder.ln_post")
     sd["decoder.token_embedding.weight"] = take(f"{d}.embed_tokens.weight")
     sd["decoder.positional_embedding"] = take(f"{d}.embed_positions.weight")
     for i in range(n_dec):
-        s, o = f"{d}.layers.{i}", f"decoder.blocks.{i}"
-        attn(f"{s}.self_attn", f"{o}.attn")
-        copy(f"{s}.self_attn_layer_norm", f"{o}.attn_ln")
-        attn(f"{s}.encoder_attn", f"{o}.cross_attn")
-        copy(f"{s}.encoder_attn_layer_norm", f"{o}.cross_attn_ln")
-        copy(f"{s}.fc1", f"{o}.mlp.0")
-        copy(f"{s}.fc2", f"{o}.mlp.2")
-        copy(f"{s}.final_layer_norm", f"{o}.mlp_ln")
+        block(f"{d}.layers.{i}", f"decoder.blocks.{i}", cross=True)
     copy(f"{d}.layer_norm", "decoder.ln")
     if "proj_out.weight" in left:
         if not torch.equal(take("proj_out.weight"), sd["decoder.token_embedding.weight"]):
