@@ -2,7 +2,7 @@
 
 A user turn that carries media holds, in order: one media part per perception (the processor expands it into
 placeholder tokens; a face-input tower gets the main-face crops instead of the frames), then one text part:
-the "Observed cues:" block (the experts' ``cue_lines``, prefixed by the file name when a turn carries several
+the ``CUE_HEADER`` block (the experts' ``cue_lines``, prefixed by the file name when a turn carries several
 inputs) followed by the question. Everything is derived from the ``Perception``: a cue can only appear when
 the perception holds the measurement, so a training row and an inference call on the same media render the
 same text. ``Conversation`` is the one multi-turn layout (chat, serve, web): media stay in the user turn where

@@ -83,7 +83,7 @@ def test_label_set_mass_threshold_max_size_and_order():
     assert select(dist, mass=0.99, max_size=3) == [["nervous", 0.4], ["afraid", 0.25], ["sad", 0.2]]
     assert select({"joy": 0.3, "amusement": 0.3, "neutral": 0.4}, mass=1.0) == [
         ["neutral", 0.4], ["amused", 0.3], ["happy", 0.3]]  # ties by name
-    assert LABEL_MASS == 0.5
+    assert LABEL_MASS == 0.7  # bench/label_sets.py: EW-L1 0.19 at 0.5, 0.33 at 0.7 (39 subtitled clips)
 
 
 def test_fine_distribution_spreads_base_mass_by_the_text_expert():
