@@ -119,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     def probs_of(h, texts, tag):
         # the recipe's embedding cache, when the same texts were embedded before (same numbers as h.probs)
         sys.path.insert(0, str(REPO / "train"))
-        from train_text_expert import embeddings
         import torch
+        from train_text_expert import embeddings
 
         emb = embeddings(h.config["encoder"], *tag, texts)
         with torch.no_grad():

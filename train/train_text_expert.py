@@ -104,7 +104,7 @@ def train(root: Path, enc_key: str, corpora: tuple[str, ...], hidden: int, epoch
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     g = torch.Generator().manual_seed(SEED)
     best, best_state, history = float("inf"), None, []
-    for epoch in range(epochs):
+    for _epoch in range(epochs):
         head.train()
         for idx in torch.randperm(len(x), generator=g).split(512):
             opt.zero_grad()

@@ -21,8 +21,6 @@ from affectllm.evaluation.judges.base import Judge
 from affectllm.perception.sentence_embeddings import minilm_embed as embed
 
 
-
-
 def _dot(a: Sequence[float], b: Sequence[float]) -> float:
     return math.fsum(x * y for x, y in zip(a, b, strict=True))
 

@@ -20,10 +20,11 @@ base classes' circumplex positions (``report.grounded.EMOTIONS``). The head inhe
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import torch

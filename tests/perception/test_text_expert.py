@@ -12,8 +12,15 @@ import pytest
 import torch
 
 from affectllm.perception.label_sets import CLUE_GROUPS, EKMAN_GROUPS, FINE_LABELS, FINE_TO_BASE
-from affectllm.perception.text_expert import (TextEmotionExpert, TextHead, default_dir, expert_line, load_head,
-                                              save_head, summarise)
+from affectllm.perception.text_expert import (
+    TextEmotionExpert,
+    TextHead,
+    default_dir,
+    expert_line,
+    load_head,
+    save_head,
+    summarise,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
