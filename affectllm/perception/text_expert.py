@@ -161,7 +161,10 @@ class TextEmotionExpert:
             if text and text.strip():
                 text = " ".join(text.split())
                 fine = self.probs([text])[0]
-                return {"model": self.model, "read": read, "text": text, "words": len(text.split()),
+                from affectllm.perception.reliability import words_read
+
+                # words: spaces, or half the CJK characters of an unspaced script (reliability's own count)
+                return {"model": self.model, "read": read, "text": text, "words": words_read({"text": text, "words": len(text.split())}),
                         **summarise(fine)}
         return None
 

@@ -70,6 +70,7 @@ def test_read_picks_subtitle_then_transcript_then_translation(random_expert):
     e = random_expert.read(transcript="我 好 害怕", language="zh", translation="I'm scared", subtitle=None)
     assert e["read"] == "transcript" and e["text"] == "我 好 害怕" and e["words"] == 3
     assert random_expert.read(translation="I'm scared")["read"] == "translation"
+    assert random_expert.read(transcript="把我推来说去你信不信")["words"] == 5  # unspaced: half the characters
     s = random_expert.read(transcript="x", subtitle="You did it!")
     assert s["read"] == "subtitle" and s["text"] == "You did it!"
     assert set(s["fine"]) == set(FINE_LABELS) and len(s["top"]) == 3
