@@ -102,23 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-# The acted corpora's fixed sentences (the words every emotion is acted on), by file-name code: a perfect
-# transcript stands in for Whisper's. CASIA's file names do not name their sentence: no text there.
-RAVDESS_STATEMENTS = {"01": "Kids are talking by the door.", "02": "Dogs are sitting by the door."}
-EMODB_SENTENCES = {
-    "a01": "Der Lappen liegt auf dem Eisschrank.", "a02": "Das will sie am Mittwoch abgeben.",
-    "a04": "Heute abend könnte ich es ihm sagen.",
-    "a05": "Das schwarze Stück Papier befindet sich da oben neben dem Holzstück.",
-    "a07": "In sieben Stunden wird es soweit sein.",
-    "b01": "Was sind denn das für Tüten, die da unter dem Tisch stehen?",
-    "b02": "Sie haben es gerade hochgetragen und jetzt gehen sie wieder runter.",
-    "b03": "An den Wochenenden bin ich jetzt immer nach Hause gefahren und habe Agnes besucht.",
-    "b09": "Ich will das eben wegbringen und dann mit Karl was trinken gehen.",
-    "b10": "Die wird auf dem Platz sein, wo wir sie immer hinlegen.",
-}
+# The acted corpora's fixed sentences (the words every emotion is acted on), by file-name code, from the builders'
+# own tables: a perfect transcript stands in for Whisper's. CASIA's file names do not name their sentence.
 
 
 def sentence_of(path: str) -> str | None:
+    from affectllm.instruct.builders.filenames import _EMODB_TEXTS as EMODB_SENTENCES
+    from affectllm.instruct.builders.filenames import _RAVDESS_STATEMENTS as RAVDESS_STATEMENTS
+
     name = Path(path).stem
     if path.startswith("ravdess/"):
         return RAVDESS_STATEMENTS.get(name.split("-")[4]) if name.count("-") >= 4 else None
