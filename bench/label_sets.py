@@ -40,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         refs = {r["name"]: r["openset"] for r in csv.DictReader(f) if r["name"] in subs}
     names = sorted(refs)
     experts = Experts(whisper=None, faces=False)
-    fused = {n: perceive(subtitle=subs[n], experts=experts).fused for n in names}
+    perceived = {n: perceive(subtitle=subs[n], experts=experts) for n in names}
+    fused = {n: q.fused for n, q in perceived.items()}
+    read = {n: q.text.get("expert") for n, q in perceived.items()}  # the text expert's reading, made once
     tmp = Path(tempfile.mkdtemp())
     gt = tmp / "gt.csv"
     with gt.open("w", encoding="utf-8", newline="") as f:
@@ -62,14 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         fu = fused[n]
         if not fu.get("probs"):
             return []
-        expert = None
+        expert = read[n]
         rho = fu.get("weights", {}).get("text", 0.0)
         # the same spread fusion uses (evidence.fused.labels is this at the shipped setting)
-        from affectllm.perception.text_expert import shipped_expert
-
-        e = shipped_expert()
-        if e is not None:
-            expert = e.read(subtitle=subs[n])
         dist = fine_distribution(fu["probs"], (expert or {}).get("fine"), rho if expert else 0.0)
         return [lab for lab, _ in select(dist, mass, size)]
 
