@@ -4,7 +4,8 @@
 
 Steps: embed every row of GoEmotions / MELD / CLUE emotion with the encoder (cached as .npy under
 ``$AFFECTLLM_HOME/text_expert/emb/<encoder>/``, keyed by the texts' hash) -> train ``TextHead`` (28 fine labels)
-with one loss for all three corpora -> fit a temperature on the dev splits -> write safetensors + config.json.
+with one loss for all three corpora -> fit a temperature on the dev splits -> the head's
+mean base distribution on dev (``base_prior``, divided out by fusion) -> write safetensors + config.json.
 
 Loss: GoEmotions rows are multi-label: cross-entropy against a target uniform over the labelled fine labels.
 MELD / CLUE rows give one coarse class, i.e. a *set* G of fine labels: ``-log sum_{f in G} p_f`` (the head is
@@ -31,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from affectllm.perception.label_sets import FINE_LABELS  # noqa: E402
-from affectllm.perception.text_expert import TextHead, encoder, save_head  # noqa: E402
+from affectllm.perception.text_expert import TextHead, encoder, save_head, summarise  # noqa: E402
 from affectllm.training import text_corpora  # noqa: E402
 from affectllm.utils.paths import cache_dir  # noqa: E402
 
@@ -124,10 +125,22 @@ def train(root: Path, enc_key: str, corpora: tuple[str, ...], hidden: int, epoch
         nll = torch.stack([loss_fn(logits / t, dsoft, dmask, dw) for t in grid])
         t = float(grid[int(nll.argmin())])
     head.temperature.fill_(t)
-    info = {"train_rows": {c: sum(r.corpus == c for r in tr_rows) for c in corpora},
+    info = {"base_prior": base_prior(head, dx, dw),
+            "train_rows": {c: sum(r.corpus == c for r in tr_rows) for c in corpora},
             "dev_loss_by_epoch": history, "best_dev_loss": round(best, 4), "temperature": round(t, 3),
             "dev_loss_calibrated": round(float(nll.min()), 4)}
     return head.eval(), info
+
+
+def base_prior(head: TextHead, x: torch.Tensor, w: torch.Tensor) -> dict[str, float]:
+    """The head's mean base distribution over ``x`` ([N, dim] dev embeddings, weights ``w`` [N]: each corpus
+    weighs the same, as in training): the prior its posteriors carry, which fusion divides out
+    (``perception.fusion.words_as_evidence``) so the corpora's class mix (GoEmotions is mostly joy and approval)
+    is not counted as evidence on every clip."""
+    with torch.no_grad():
+        p = torch.softmax(head(x), -1)  # [N, 28] calibrated
+    fine = ((p * w[:, None]).sum(0) / w.sum()).numpy()
+    return summarise(fine)["base"]
 
 
 def main(argv: list[str] | None = None) -> int:

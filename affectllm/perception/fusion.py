@@ -18,7 +18,8 @@ reliability is 1, so an expert alone keeps its calibrated distribution.
   face and the words "happy", "perfect".)
 - text: the text expert's ``base`` distribution (``evidence.text.expert``) when it ran; it may stand alone.
   Beside a face or a voice its neutral mass is spread evenly over the classes (``words_as_evidence``: neutral
-  words are absence of evidence, so acted corpora's neutral sentences do not pull an angry voice to neutral).
+  words are absence of evidence, so acted corpora's neutral sentences do not pull an angry voice to neutral),
+  and its emotional mass is divided by the expert's own prior (its corpora's class mix is no evidence).
   Otherwise the fallback: the emotion words the lexicons found (NRC EmoLex / DUTIR: joy, like -> happy;
   sadness -> sad; anger -> angry; fear -> fearful; disgust -> disgusted; surprise -> surprised; anticipation
   and trust say nothing here) as add-``TEXT_ALPHA`` counts over the base classes at weight 0.5, so one word is
@@ -41,25 +42,38 @@ from affectllm.report.grounded import canonical
 
 FACE_WEIGHT = 1.0  # = reliability.PRIORS["face"] (kept as a name for train/train_voice_expert.py)
 TEXT_ALPHA = 0.5
+TEXT_MIN_PRIOR = 0.01  # a class the text expert gives less than this on average is one it cannot say
 LEXICON_TO_BASE = {"joy": "happy", "like": "happy", "happiness": "happy", "sadness": "sad", "anger": "angry",
                    "fear": "fearful", "disgust": "disgusted", "surprise": "surprised"}
 EPS = 1e-3  # floor mixed into each expert's distribution, so no single expert can veto a class outright
 CONFIDENT = 0.5  # top-1 probability above which the fused estimate counts as confident (bench/quality.py)
 
 
-def words_as_evidence(row: np.ndarray) -> np.ndarray:
+def words_as_evidence(row: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
     """The text expert's base distribution as evidence beside a face or a voice ([C] -> [C], sums to 1).
 
-    "Neutral words" means the words carry no feeling, not that the person feels none: an angry voice saying
-    "the kids are talking by the door" is angry. So the expert's neutral mass is spread evenly over every
-    class (a flat, uninformative factor in the pool) and only its emotional mass moves the estimate. Alone,
-    the text keeps its own distribution (then neutral words do mean "nothing else shows a feeling")."""
+    - "Neutral words" means the words carry no feeling, not that the person feels none: an angry voice saying
+      "the kids are talking by the door" is angry. So the expert's neutral mass is spread evenly over every
+      class (a flat, uninformative factor in the pool) and only its emotional mass moves the estimate.
+    - Its emotional mass is read against its own prior (``prior`` [C]: the head's mean base reading on its dev
+      corpora, ``evidence.text.expert.prior``): pooling posteriors counts each expert's class prior once per
+      expert, and the text corpora's mix (a third happy) is not evidence about this clip. So the emotional
+      classes get ``p(c | words) / prior(c)``, renormalised to the emotional mass; the classes the expert
+      cannot say (prior < ``TEXT_MIN_PRIOR``: calm and bored are in none of its corpora) get the mean level,
+      i.e. no vote, instead of a veto.
+    Measured (``bench/quality.py``, fused + words on the acted sentences): macro 0.679 without the prior, 0.692
+    with it (voice alone 0.698). Alone, the text keeps its own distribution (then neutral words do mean
+    "nothing else shows a feeling")."""
     k = BASE_CLASSES.index("neutral")
-    out = row / row.sum()
-    flat = out[k]
-    out = out.copy()
-    out[k] = 0.0
-    return out + flat / len(BASE_CLASSES)
+    p = row / row.sum()
+    prior = np.ones_like(p) / len(p) if prior is None else np.asarray(prior, np.float64)
+    says = prior >= TEXT_MIN_PRIOR  # [C] classes the expert can say
+    says[k] = False
+    level = np.ones_like(p)  # [C] the emotional evidence: flat (no vote) until the expert says something
+    ratio = np.where(says, p / np.maximum(prior, TEXT_MIN_PRIOR), 0.0)
+    if ratio.sum() > 0:
+        level = np.where(says, ratio * says.sum() / ratio.sum(), 1.0)  # mean 1 over the classes it can say
+    return (1.0 - p[k]) * level / level.sum() + p[k] / len(p)
 
 
 def face_to_base(face_probs: dict[str, float]) -> np.ndarray:
@@ -116,7 +130,8 @@ def fuse(voice: dict[str, float] | None = None, face: dict[str, float] | None = 
     if text_row and (rows or expert_base):  # the expert may stand alone; lexicon words only refine
         row = np.array([text_row.get(c, 0.0) for c in BASE_CLASSES], np.float64)
         if expert_base and rows:
-            row = words_as_evidence(row)
+            prior = (text_expert or {}).get("prior")
+            row = words_as_evidence(row, np.array([prior.get(c, 0.0) for c in BASE_CLASSES]) if prior else None)
         rows["text"] = row
     prior = {"voice": rel.PRIORS["voice"], "face": rel.PRIORS["face"], "text": text_prior}
     w = {m: prior[m] * float(given.get(m, (1.0, []))[0]) for m in rows}

@@ -164,8 +164,9 @@ class TextEmotionExpert:
                 from affectllm.perception.reliability import words_read
 
                 # words: spaces, or half the CJK characters of an unspaced script (reliability's own count)
-                return {"model": self.model, "read": read, "text": text, "words": words_read({"text": text, "words": len(text.split())}),
-                        **summarise(fine)}
+                words = words_read({"text": text, "words": len(text.split())})
+                return {"model": self.model, "read": read, "text": text, "words": words, **summarise(fine),
+                        "prior": self.config.get("base_prior")}  # the head's mean base reading (fusion divides it out)
         return None
 
 

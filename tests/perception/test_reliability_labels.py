@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from affectllm.perception.fusion import fuse, fuse_evidence
@@ -118,3 +119,26 @@ def test_a_raw_detector_score_above_one_is_full_trust_not_a_multiplier():
     r, reasons = face_reliability({"frames": 8, "frames_with_face": 8, "mean_probs": HAPPY_FACE,
                                    "detection_score": 6.231, "face_size": 0.41})
     assert r == pytest.approx(1.0) and "detection confidence 1.00" in reasons
+
+
+def test_words_are_read_against_the_text_experts_own_prior():
+    from affectllm.perception.fusion import words_as_evidence
+
+    prior = {"neutral": 0.25, "calm": 0.003, "happy": 0.33, "sad": 0.15, "angry": 0.12, "fearful": 0.014,
+             "disgusted": 0.054, "surprised": 0.079, "bored": 0.0}  # the shipped head's shape
+    # a reading that merely mirrors the prior (neutral words, a corpus-sized share of "happy") votes for nobody
+    mirror = {c: 0.6 * prior[c] / 0.75 for c in BASE_CLASSES} | {"neutral": 0.4}
+    e = words_as_evidence(np.array([mirror[c] for c in BASE_CLASSES]), np.array([prior[c] for c in BASE_CLASSES]))
+    said = [c for c in BASE_CLASSES if prior[c] >= 0.01 and c != "neutral"]
+    assert np.ptp([e[BASE_CLASSES.index(c)] for c in said]) < 1e-9 and e.sum() == pytest.approx(1.0)
+    # classes the expert cannot say (calm, bored) get the common level: no veto of a calm voice
+    assert e[BASE_CLASSES.index("calm")] == pytest.approx(e[BASE_CLASSES.index("happy")])
+    calm_voice = {c: 0.05 for c in BASE_CLASSES} | {"calm": 0.6}
+    f = fuse_evidence({}, VOICE_EV | {"probs": calm_voice}, {"expert": EXPERT | {"base": mirror, "prior": prior}})
+    assert f["top"] == "calm" and f["probs"]["calm"] == pytest.approx(0.6, abs=0.02)
+    # without the prior the same reading pushes happy (the corpora's mix counted as evidence)
+    g = fuse_evidence({}, VOICE_EV | {"probs": calm_voice}, {"expert": EXPERT | {"base": mirror}})
+    assert g["probs"]["happy"] > f["probs"]["happy"]
+    # a reading above the prior still moves the estimate: fearful words beside an angry voice
+    h = fuse_evidence({}, VOICE_EV, {"expert": EXPERT | {"prior": prior}})
+    assert h["probs"]["fearful"] > 0.3
