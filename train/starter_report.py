@@ -110,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--batch", type=int, default=4, help="reports generated together")
     ap.add_argument("--timings", type=Path, default=None, help="JSON of the recipe's stage wall times, if any")
+    ap.add_argument("--real", type=Path, default=None,
+                    help="a folder of real, unlabelled clips to print full reports of (default: SHARED/media/tv)")
+    ap.add_argument("--real-clips", type=int, default=5, help="how many of them (sorted by name)")
     args = ap.parse_args(argv)
 
     import affectllm
@@ -150,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{s['id']}: {s['class']} -> anchored {s['final_anchored']}, llm {s['final_llm']} {rf.labels} "
                   f"(voice {s['voice']}, fused {s['fused']} {s['fused_confidence']})", flush=True)
     wall = time.perf_counter() - t0
+    real = real_reports(model, processor, args.real, args.real_clips)
     args.out.mkdir(parents=True, exist_ok=True)
     confusion_png([(s["class"], s["final_llm"]) for s in samples], args.out / "confusion.png",
                   "Starter adapter, held-out speakers: the LLM's own first label")
@@ -161,11 +165,36 @@ def main(argv: list[str] | None = None) -> int:
     report = {"backbone": model.config.text_model, "quality": summarise(samples, CONFIDENT), "confident": CONFIDENT,
               "voice_head": {"file": args.voice_head.name, **experts._voice.info},
               "composition": composition, "training": summary, "timings_s": timings,
-              "eval_wall_s": round(wall, 1), "licences": LICENCES, "samples": samples}
+              "eval_wall_s": round(wall, 1), "licences": LICENCES, "samples": samples, "real": real}
     (args.out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     (args.out / "REPORT.md").write_text(render_markdown(report))
     print(json.dumps(report["quality"], indent=2))
     return 0
+
+
+def real_reports(model, processor, folder: Path | None, n: int) -> list[dict]:
+    """Full reports on ``n`` real clips (no labels: they show what a user gets, not a score), by the engine a user
+    gets (the shipped voice head, default question, anchored labels)."""
+    from affectllm.engine import Engine, experts_for
+    from affectllm.utils.paths import shared_dir
+
+    if folder is None:
+        root = shared_dir()
+        folder = root / "media" / "tv" if root is not None else None
+    if folder is None or not folder.is_dir():
+        return []
+    engine = Engine(model, processor, experts=experts_for(model))
+    out = []
+    for clip in sorted(folder.glob("*.mp4"))[:n]:
+        p = engine.perceive(str(clip))
+        r = engine.report([p])[0]
+        fused = p.evidence().get("fused") or {}
+        out.append({"clip": clip.name, "labels": r.labels, "explanation": r.explanation,
+                    "explanation_source": r.explanation_source, "faithful": r.faithful,
+                    "problems": r.faithfulness_problems, "transcript": p.transcript,
+                    "weights": fused.get("weights"), "raw": r.raw})
+        print(f"{clip.name}: {r.labels} faithful={r.faithful} ({r.explanation_source})", flush=True)
+    return out
 
 
 def _f(x: float | None) -> str:
@@ -224,8 +253,9 @@ def render_markdown(r: dict) -> str:
               "(faces with sound, English words that carry the emotion). Whether they still help has not been "
               "measured by an ablation: rebuild with `--synthetic 0` to compare.",
               "Targets: labels from the clip's class; valence/arousal from a fixed circumplex table; the "
-              "explanation is composed from the cues the experts measured on that clip "
-              "(`affectllm/report/grounded.py`).", "", "## Data licences", ""]
+              "explanation reasons over the cues the experts measured on that clip (each channel cited, conflicts "
+              "weighed, missing channels said, varied phrasings: `affectllm/instruct/reasoning.py`).", "",
+              "## Data licences", ""]
     lines += [f"- {k}: {v}" for k, v in r["licences"].items()]
     lines += ["", "## Training", "", "![loss curve](loss.png)", ""]
     if r.get("timings_s"):
@@ -234,6 +264,15 @@ def render_markdown(r: dict) -> str:
               json.dumps(r.get("training", {}), indent=2)[:3000], "```", "", "## Examples (LLM's own labels)", ""]
     for s in r["samples"][:8]:
         lines.append(f"- `{s['id']}` ({s['class']}): {s['labels_llm']} — {(s['explanation_llm'] or '')[:240]}")
+    if r.get("real"):
+        lines += ["", f"## {len(r['real'])} real reports (TV clips, no labels: what a user gets)", "",
+                  "The shipped voice head, the default question, labels anchored on the fused estimate. "
+                  f"Faithful: {sum(bool(x['faithful']) for x in r['real'])}/{len(r['real'])}.", ""]
+        for x in r["real"]:
+            lines += [f"### `{x['clip']}`", "", f"- transcript: {x['transcript']!r}",
+                      f"- fusion weights: {x['weights']}", f"- labels: {', '.join(x['labels']) or '(none)'}",
+                      f"- explanation ({x['explanation_source']}, faithful: {x['faithful']}): {x['explanation']}",
+                      *([f"- faithfulness problems: {x['problems']}"] if x["problems"] else []), ""]
     return "\n".join(lines) + "\n"
 
 

@@ -40,11 +40,12 @@ def ray_available() -> bool:
 class CaptionActor:
     """A Ray actor holding one loaded model; called with a batch of rows, returns their JSON records."""
 
-    def __init__(self, model: str | None, adapter: str | None, device: str, dtype: str, options: dict[str, Any]):
+    def __init__(self, model: str | None, adapter: str | None, device: str, dtype: str, options: dict[str, Any],
+                 quantization: str | None = None):
         from affectllm.captioning.captioner import Captioner
         from affectllm.loading import load as load_model
 
-        m, proc = load_model(model, adapter, device, dtype)
+        m, proc = load_model(model, adapter, device, dtype, quantization=quantization)
         self.captioner = Captioner(m, proc, **options)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
@@ -84,11 +85,11 @@ def caption_with_ray(todo: list[CaptionInput], opts: Any) -> Iterator[dict[str, 
         ds = ds.map_batches(
             CaptionActor,
             fn_constructor_kwargs={"model": opts.model, "adapter": opts.adapter, "device": opts.device,
-                                   "dtype": opts.dtype, "options": options},
+                                   "dtype": opts.dtype, "options": options, "quantization": opts.quantization},
             batch_size=max(1, opts.batch_size),
             compute=ray.data.ActorPoolStrategy(size=max(1, int(opts.ray_workers))),
-            num_cpus=opts.extra.get("ray_cpus_per_worker", 1),
-            num_gpus=opts.extra.get("ray_gpus_per_worker", 0),
+            num_cpus=opts.ray_cpus_per_worker,
+            num_gpus=opts.ray_gpus_per_worker,  # Ray sets CUDA_VISIBLE_DEVICES: the actor's device "auto" is its GPU
         )  # Ray Data's actor defaults (max_restarts=-1, max_task_retries=-1): a dead worker is replaced and its
         # batch redone
         seen: set[str] = set()

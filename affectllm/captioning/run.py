@@ -37,6 +37,9 @@ class CaptionOptions:
     dtype: str = "auto"
     progress: bool = True
     ray_workers: int = 1
+    ray_gpus_per_worker: float = 0.0  # Ray's num_gpus per actor (0: CPU actors)
+    ray_cpus_per_worker: float = 1.0
+    quantization: str | None = None  # None, "8bit" or "4bit" (``affectllm.load``)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -76,7 +79,8 @@ def _records(opts: CaptionOptions, todo: list, shard, model_and_processor, exper
         yield from caption_with_ray(todo, opts)
         return
     device = opts.device if opts.device != "auto" else shard_device(shard)
-    model, processor = model_and_processor or load_model(opts.model, opts.adapter, device, opts.dtype)
+    model, processor = model_and_processor or load_model(opts.model, opts.adapter, device, opts.dtype,
+                                                              quantization=opts.quantization)
     captioner = Captioner(model, processor, experts=experts, segment_seconds=opts.segment_seconds,
                           prompt=opts.prompt, max_new_tokens=opts.max_new_tokens, batch_size=opts.batch_size)
     yield from captioner.caption(todo)

@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from affectllm.cli.options import AdapterOpt, DeviceOpt, DtypeOpt, ModelOpt, QuantizationOpt, quantization_arg
+
 HELP = (
     "Caption videos, audio and images: one JSON record per input, to stdout or --out.\n\n"
     "PATH may be a file, a folder (walked for media files), a glob ('clips/**/*.mp4', quoted) or a CSV/JSONL "
@@ -33,10 +35,8 @@ def register(app: typer.Typer) -> None:
                                                    show_default=False)],
         out: Annotated[str | None, typer.Option("--out", "-o", help="Output file: .jsonl (default) or .csv; "
                                                 "stdout when omitted.")] = None,
-        model: Annotated[str | None, typer.Option(help="AffectLLM checkpoint folder, 'affectgpt' (the published "
-                                                  "AffectGPT, fetched and converted once) or causal-LM id/path; "
-                                                  "default: the embedded offline model.")] = None,
-        adapter: Annotated[str | None, typer.Option(help="AffectLLM checkpoint (projector + LoRA) to apply.")] = None,
+        model: ModelOpt = None,
+        adapter: AdapterOpt = None,
         segment_seconds: Annotated[float, typer.Option(help="Longer inputs are cut into speech-based segments of "
                                                        "at most this many seconds, each reported.")] = 30.0,
         batch_size: Annotated[int, typer.Option(help="Segments generated together (left padding).")] = 1,
@@ -46,10 +46,14 @@ def register(app: typer.Typer) -> None:
                                                         "--out gets a .shard-I-of-K suffix.")] = None,
         backend: Annotated[str, typer.Option(help="local, or ray (Ray Data: the optional 'cluster' extra).")] = "local",
         ray_workers: Annotated[int, typer.Option(help="Ray actors (each loads the model once).")] = 1,
+        ray_gpus_per_worker: Annotated[float, typer.Option(help="GPUs Ray reserves for each actor (0: CPU actors; "
+                                                           "1 on a GPU node; 0.5 packs two actors per GPU).")] = 0.0,
+        ray_cpus_per_worker: Annotated[float, typer.Option(help="CPUs Ray reserves for each actor.")] = 1.0,
         prompt: Annotated[str | None, typer.Option(help="The question asked for every input.")] = None,
         max_new_tokens: Annotated[int, typer.Option(help="Longest generated report, in tokens.")] = 128,
-        device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = "auto",
-        dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16.")] = "auto",
+        device: DeviceOpt = "auto",
+        dtype: DtypeOpt = "auto",
+        quantization: QuantizationOpt = "none",
         progress: Annotated[bool, typer.Option(help="Show the progress bar and summary on stderr.")] = True,
     ) -> None:
         from affectllm.captioning.inputs import InputError
@@ -59,7 +63,8 @@ def register(app: typer.Typer) -> None:
                               segment_seconds=segment_seconds, batch_size=batch_size, resume=resume,
                               num_shards=num_shards, shard_index=shard_index, backend=backend, prompt=prompt,
                               max_new_tokens=max_new_tokens, device=device, dtype=dtype, progress=progress,
-                              ray_workers=ray_workers)
+                              ray_workers=ray_workers, ray_gpus_per_worker=ray_gpus_per_worker,
+                              ray_cpus_per_worker=ray_cpus_per_worker, quantization=quantization_arg(quantization))
         try:
             summary = run_caption(opts)
         except (InputError, ValueError, RuntimeError, OSError) as e:

@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from affectllm.cli.options import AdapterOpt, DeviceOpt, DtypeOpt, ModelOpt, QuantizationOpt, quantization_arg
+
 HELP = (
     "Talk to AffectLLM about videos, audio and images.\n\n"
     "MEDIA given here is attached before the first question. In the conversation: /attach PATH, /reset, "
@@ -22,12 +24,12 @@ def register(app: typer.Typer) -> None:
     @app.command("chat", help=HELP)
     def chat(
         media: Annotated[list[str] | None, typer.Argument(help="Media to attach first.", show_default=False)] = None,
-        model: Annotated[str | None, typer.Option(help="AffectLLM checkpoint folder or causal-LM id/path; "
-                                                  "default: the embedded offline model.")] = None,
-        adapter: Annotated[str | None, typer.Option(help="AffectLLM checkpoint (projector + LoRA) to apply.")] = None,
+        model: ModelOpt = None,
+        adapter: AdapterOpt = None,
         max_new_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 256,
-        device: Annotated[str, typer.Option(help="auto, cpu, cuda ...")] = "auto",
-        dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16.")] = "auto",
+        device: DeviceOpt = "auto",
+        dtype: DtypeOpt = "auto",
+        quantization: QuantizationOpt = "none",
     ) -> None:
         import sys
 
@@ -41,7 +43,7 @@ def register(app: typer.Typer) -> None:
             except ImportError:  # pragma: no cover - Windows
                 pass
         try:
-            m, proc = load_model(model, adapter, device, dtype)
+            m, proc = load_model(model, adapter, device, dtype, quantization=quantization_arg(quantization))
         except (OSError, ValueError, RuntimeError) as e:
             typer.echo(f"error: cannot load the model ({e})", err=True)
             raise typer.Exit(2) from e

@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from affectllm.cli.options import AdapterOpt, DeviceOpt, DtypeOpt, QuantizationOpt, quantization_arg
+
 app = typer.Typer(no_args_is_help=True, help="Score predictions on OV-MER / MER-UniBench / EMER tasks.")
 
 JudgeOpt = Annotated[str, typer.Option("--judge", help="lexicon (default, offline) | hf:/path/to/model | openai[:MODEL]")]
@@ -106,6 +108,12 @@ def run(
     gt: Annotated[Path | None, typer.Option("--gt", help="ground-truth CSV (default: the task's file under "
                                                          "--data-root)")] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="only the first N samples")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="samples perceived and answered "
+                                            "together (one batched generation)")] = 1,
+    adapter: AdapterOpt = None,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "auto",
+    quantization: QuantizationOpt = "none",
     wheel_dir: WheelOpt = None,
     judge: JudgeOpt = "lexicon",
     judge_base_url: BaseUrlOpt = None,
@@ -121,8 +129,10 @@ def run(
 
     try:
         j = _judge(judge, wheel_dir, judge_base_url, judge_model, judge_api_key, judge_cache)
+        load_kwargs = {"adapter": adapter, "device": device, "dtype": dtype,
+                       "quantization": quantization_arg(quantization)}
         ev = run_task(task, model, data_root, out, gt=gt, limit=limit, wheel_dir=wheel_dir, judge=j,
-                      progress=progress)
+                      progress=progress, batch_size=batch_size, load_kwargs=load_kwargs)
     except _ERRORS as e:
         _fail(e)
     _print_summary(ev.results, {"results": out / "results.json", "samples": out / "samples.jsonl",

@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from affectllm.cli.options import AdapterOpt, DeviceOpt, DtypeOpt, ModelOpt, QuantizationOpt, quantization_arg
+
 HELP = """Serve the model over HTTP with OpenAI's chat-completions API.
 
 POST /v1/chat/completions takes messages whose content parts are text, image_url, video_url, audio_url or
@@ -40,9 +42,8 @@ def register(app: typer.Typer) -> None:
         host: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the server to the network.")]
         = "127.0.0.1",
         port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-        model: Annotated[str | None, typer.Option(help="AffectLLM checkpoint folder or causal-LM id/path; "
-                                                  "default: the embedded offline model.")] = None,
-        adapter: Annotated[str | None, typer.Option(help="AffectLLM checkpoint (projector + LoRA) to apply.")] = None,
+        model: ModelOpt = None,
+        adapter: AdapterOpt = None,
         api_key: Annotated[str | None, typer.Option(envvar="AFFECTLLM_API_KEY", help="Require 'Authorization: "
                                                     "Bearer KEY' on /v1 routes (or set AFFECTLLM_API_KEY).")] = None,
         allowed_media_dir: Annotated[Path | None, typer.Option(help="Folder whose files requests may name by "
@@ -59,8 +60,9 @@ def register(app: typer.Typer) -> None:
                                                     "at a time).")] = 8,
         batch_window_ms: Annotated[float, typer.Option(min=0, help="How long a request waits for others to "
                                                        "batch with (0: batch only what is already queued).")] = 0.0,
-        device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = "auto",
-        dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16.")] = "auto",
+        device: DeviceOpt = "auto",
+        dtype: DtypeOpt = "auto",
+        quantization: QuantizationOpt = "none",
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
         served_model_name: Annotated[str | None, typer.Option(help="The model id /v1/models lists and requests "
                                                               "name; default: the checkpoint folder's name, or "
@@ -78,7 +80,8 @@ def register(app: typer.Typer) -> None:
         from affectllm.serving import MediaPolicy, ServeSettings, create_app
 
         try:
-            m, proc = load_model(model=model, adapter=adapter, device=device, dtype=dtype)
+            m, proc = load_model(model=model, adapter=adapter, device=device, dtype=dtype,
+                                 quantization=quantization_arg(quantization))
         except (ValueError, OSError) as err:  # unusable --model/--adapter (pickled-only, missing …): no traceback
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from err

@@ -3,11 +3,14 @@
 Media of a sample are found under ``--data-root`` with the task's patterns (``media.video: ["video/{id}.mp4"]``);
 the subtitle, when the task names a column, is passed as text. Each response is appended to
 ``OUTDIR/responses/<fingerprint-hash>.jsonl`` as soon as it exists, so an interrupted or repeated run only does the
-samples it has not done. A response is reused only when its key matches: sha256 over the model's full weights
-fingerprint (affectllm/utils/fingerprint.py), the rendered prompt text (chat template + expert cues), the media files'
-content, the generation parameters, the perception settings and the task file's content. Changing any of them
-re-asks the model. A ``Responder`` perceives a sample, renders its prompt and answers it (``ModelResponder`` for an
-AffectLLM model; tests pass a fake).
+samples it has not done. A response is reused when its key matches, checked BEFORE the sample is perceived: sha256
+over the model's full weights fingerprint (affectllm/utils/fingerprint.py), what the responder fixes before
+perceiving (``Responder.settings``: the question, the generation parameters, the perception settings and the
+experts' weights), the media files' content, the subtitle and the task file's content. Changing any of them re-asks
+the model; a cached sample costs a file hash, not a perception. Each row also keeps the key of its rendered prompt
+(chat template + expert cues, ``prompt_key``) as a record of what the model saw. Samples still to do are perceived
+and answered ``batch_size`` at a time (one batched generation). A ``Responder`` perceives a sample, renders its
+prompt and answers it (``ModelResponder`` for an AffectLLM model; tests pass a fake).
 """
 
 from __future__ import annotations
@@ -69,49 +72,75 @@ class Request:
 class Responder(Protocol):
     fingerprint: str
 
+    def settings(self) -> dict[str, Any]: ...  # what decides an answer besides the sample (JSON-able)
+
     def request(self, media: dict[str, str], subtitle: str | None) -> Request: ...
 
     def answer(self, req: Request) -> EmotionReport: ...
 
+    def answers(self, reqs: list[Request]) -> list[EmotionReport]: ...
+
 
 class ModelResponder:
-    """An AffectLLM model: perceive the sample, render its prompt, answer greedily."""
+    """An AffectLLM model: perceive the sample, render its prompt, answer greedily (a batch at a time)."""
 
     def __init__(self, model: Any, processor: Any, prompt: str | None = None, max_new_tokens: int = 128) -> None:
+        from affectllm.engine import Engine
+
         self.model, self.processor = model, processor
         self.prompt, self.max_new_tokens = prompt, max_new_tokens
         self.fingerprint = str(model.fingerprint)
+        self.engine = Engine.for_model(model, processor)
+
+    def settings(self) -> dict[str, Any]:
+        experts = self.engine.experts
+        vision = dict(self.processor.vision or {})
+        return {"prompt": self.prompt, "max_new_tokens": self.max_new_tokens,
+                "generation": self.model.generation_config.to_diff_dict(),
+                "perception": {"num_frames": vision.get("num_frames", 8), "vision": vision,
+                               "num_tokens": dict(self.processor.num_tokens),
+                               "use_cues": bool(self.model.config.use_cues), "whisper": experts.whisper_name,
+                               "faces": experts.faces, "experts": experts_identity(experts)}}
 
     def request(self, media: dict[str, str], subtitle: str | None) -> Request:
-        from affectllm.engine import Engine
-
-        engine = Engine.for_model(self.model, self.processor)
-        vision = dict(self.processor.vision or {})
-        num_frames = vision.get("num_frames", 8)
-        experts = engine.experts
+        engine = self.engine
         p = engine.perceive(video=media.get("video"), audio=media.get("audio"), image=media.get("image"),
                             subtitle=subtitle)
         text = engine.prompt_text(engine.renderer.single_turn(p, self.prompt))
         grounded = engine.grounded(engine.settings(max_new_tokens=self.max_new_tokens), [p], anchor=self.prompt is None)
-        settings = {
-            "generation": {**grounded.to_dict(), "config": self.model.generation_config.to_diff_dict()},
-            "perception": {"num_frames": num_frames, "vision": vision, "num_tokens": dict(self.processor.num_tokens),
-                           "use_cues": bool(self.model.config.use_cues), "whisper": experts.whisper_name,
-                           "faces": experts.faces},
-        }
-        return Request(text, settings, p)
+        return Request(text, {"generation": grounded.to_dict()}, p)
 
     def answer(self, req: Request) -> EmotionReport:
-        from affectllm.engine import Engine
+        return self.answers([req])[0]
 
-        engine = Engine.for_model(self.model, self.processor)
-        return engine.report([req.state], prompt=self.prompt, max_new_tokens=self.max_new_tokens)[0]
+    def answers(self, reqs: list[Request]) -> list[EmotionReport]:
+        return self.engine.report([r.state for r in reqs], prompt=self.prompt, max_new_tokens=self.max_new_tokens)
 
 
-def response_key(fingerprint: str, req: Request, media: dict[str, str], subtitle: str | None, task_hash: str) -> str:
-    """sha256 of everything that decides a response (see the module docstring)."""
-    blob = {"v": 2, "weights": fingerprint, "prompt": req.prompt_text, "settings": req.settings,
+def experts_identity(experts: Any) -> dict[str, Any]:
+    """What the cue experts are: the package's expert weights (name, size, sha256 of each file under
+    ``affectllm/assets`` that is not a starter adapter or an example) and the voice head actually loaded (its
+    training info), so a changed expert re-asks the model."""
+    from affectllm.utils.fingerprint import sha256_file
+
+    assets = Path(__file__).resolve().parents[1] / "assets"
+    files = {str(f.relative_to(assets)): sha256_file(f) for f in sorted(assets.rglob("*.safetensors"))
+             if not f.relative_to(assets).parts[0].startswith(("starter", "examples"))}
+    voice = getattr(experts, "_voice", None)
+    return {"files": files, "voice_head": getattr(voice, "info", None)}
+
+
+def sample_key(fingerprint: str, settings: dict[str, Any], media: dict[str, str], subtitle: str | None,
+               task_hash: str) -> str:
+    """sha256 of everything that decides a response, known before the sample is perceived."""
+    blob = {"v": 3, "weights": fingerprint, "settings": settings,
             "media": {m: sha256_file(p) for m, p in sorted(media.items())}, "subtitle": subtitle, "task": task_hash}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
+
+
+def prompt_key(req: Request) -> str:
+    """sha256 of the rendered prompt and its grounded generation settings (a record of what the model saw)."""
+    blob = {"prompt": req.prompt_text, "settings": req.settings}
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -126,7 +155,12 @@ def run_task(task: str | Task, model: str | None, data_root: str | os.PathLike[s
              *, gt: str | os.PathLike[str] | None = None, limit: int | None = None,
              wheel_dir: str | os.PathLike[str] | None = None, judge: Any = None,
              progress: Callable[[int, int, str], None] | None = None, prompt: str | None = None,
-             max_new_tokens: int = 128, responder: Responder | None = None, **score_kw: Any) -> Evaluation:
+             max_new_tokens: int = 128, responder: Responder | None = None, batch_size: int = 1,
+             load_kwargs: dict[str, Any] | None = None, **score_kw: Any) -> Evaluation:
+    """Answer every sample of ``task`` (cached), then score. ``load_kwargs``: ``affectllm.load``'s adapter, device,
+    dtype, quantization; ``batch_size``: samples perceived and answered together."""
+    if batch_size < 1:
+        raise ValueError(f"--batch-size {batch_size}: use 1 or more")
     t = load_task(task)
     root = Path(data_root)
     gt_path = Path(gt) if gt is not None else root / (t.gt_file or "")
@@ -139,9 +173,10 @@ def run_task(task: str | Task, model: str | None, data_root: str | os.PathLike[s
     if responder is None:
         import affectllm.loading
 
-        m, processor = affectllm.loading.load(model=model)
+        m, processor = affectllm.loading.load(model=model, **(load_kwargs or {}))
         responder = ModelResponder(m, processor, prompt=prompt, max_new_tokens=max_new_tokens)
     fingerprint = responder.fingerprint
+    settings = responder.settings()
     thash = task_hash(t)
     cache_path = out / "responses" / f"{hashlib.sha256(fingerprint.encode()).hexdigest()[:16]}.jsonl"
     cache_path.parent.mkdir(parents=True, exist_ok=True)
@@ -151,6 +186,24 @@ def run_task(task: str | Task, model: str | None, data_root: str | os.PathLike[s
             f.write("\n")  # an interrupted run left half a line: start ours on a fresh one
     done: dict[str, dict[str, Any]] = {}
     stats = {"reused": 0, "asked": 0}
+    pending: list[tuple[int, str, dict[str, Any], Request]] = []  # (n, id, row, request) waiting for a batch
+
+    def flush(f) -> None:
+        reports = responder.answers([req for *_, req in pending]) if pending else []
+        for (n, sid, row, req), rep in zip(pending, reports, strict=True):
+            row["prompt_key"] = prompt_key(req)
+            row["report"] = rep.to_dict()
+            stats["asked"] += 1
+            write(f, n, sid, row)
+        pending.clear()
+
+    def write(f, n: int, sid: str, row: dict[str, Any]) -> None:
+        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        f.flush()
+        done[sid] = row
+        if progress:
+            progress(n, len(ids), sid)
+
     with open(cache_path, "a", encoding="utf-8") as f:
         for n, sid in enumerate(ids, start=1):
             media = find_media(t, root, sid)
@@ -158,21 +211,22 @@ def run_task(task: str | Task, model: str | None, data_root: str | os.PathLike[s
             row: dict[str, Any] = {"id": sid, "fingerprint": fingerprint, "media": media}
             if not media and not subtitle:
                 row["error"] = f"no media for '{sid}' under {root} (patterns: {t.media})"
-            else:
-                req = responder.request(media, subtitle)
-                key = response_key(fingerprint, req, media, subtitle, thash)
-                if key in cached:
-                    done[sid] = cached[key]
-                    stats["reused"] += 1
-                    continue
-                row["key"] = key
-                row["report"] = responder.answer(req).to_dict()
-                stats["asked"] += 1
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-            f.flush()
-            done[sid] = row
-            if progress:
-                progress(n, len(ids), sid)
+                write(f, n, sid, row)
+                continue
+            key = sample_key(fingerprint, settings, media, subtitle, thash)
+            if key in cached:  # before any perception
+                done[sid] = cached[key]
+                stats["reused"] += 1
+                continue
+            row["key"] = key
+            try:
+                pending.append((n, sid, row, responder.request(media, subtitle)))
+            except Exception as e:  # noqa: BLE001 - one unreadable sample is recorded (and retried next run)
+                row["error"] = f"{', '.join(media.values()) or sid}: {type(e).__name__}: {e}"
+                write(f, n, sid, row)
+            if len(pending) >= batch_size:
+                flush(f)
+        flush(f)
     pred_path = out / "predictions.jsonl"
     with open(pred_path, "w", encoding="utf-8") as f:
         for sid in ids:

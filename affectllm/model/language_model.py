@@ -33,6 +33,9 @@ def resolve_text_model(name: str) -> str:
     return name
 
 
+QUANTIZATIONS = ("none", "8bit", "4bit")  # what ``--quantization`` / ``load(quantization=)`` accept
+
+
 def bnb_4bit_config(compute_dtype: torch.dtype = torch.bfloat16):
     """The QLoRA quantisation: 4-bit NF4 with double quantisation."""
     from transformers import BitsAndBytesConfig
@@ -41,13 +44,34 @@ def bnb_4bit_config(compute_dtype: torch.dtype = torch.bfloat16):
                               bnb_4bit_compute_dtype=compute_dtype)
 
 
-def check_quantization_supported() -> None:
-    """bitsandbytes 4-bit needs its native library; raise a clear error where it cannot run."""
+def quantization_config(quantization: str | None, compute_dtype: torch.dtype | None = None):
+    """``BitsAndBytesConfig`` for ``"4bit"`` (NF4, ``bnb_4bit_config``) or ``"8bit"`` (LLM.int8()); None for
+    none; ValueError naming the accepted values otherwise."""
+    if quantization in (None, "none"):
+        return None
+    if quantization == "4bit":
+        return bnb_4bit_config(compute_dtype or torch.bfloat16)
+    if quantization == "8bit":
+        from transformers import BitsAndBytesConfig
+
+        return BitsAndBytesConfig(load_in_8bit=True)
+    raise ValueError(f"quantization={quantization!r}: use one of {', '.join(QUANTIZATIONS)}")
+
+
+def is_quantized(quantization: str | None) -> bool:
+    """True for the bitsandbytes kinds (their weights stay on the GPU they were loaded to, LoRA stays unmerged)."""
+    return quantization in ("4bit", "8bit")
+
+
+def check_quantization_supported(quantization: str = "4bit") -> None:
+    """bitsandbytes needs its native library; raise a clear error where it cannot run."""
     try:
         import bitsandbytes  # noqa: F401
     except ImportError as e:
-        raise ImportError("quantization='4bit' needs bitsandbytes: pip install 'affectllm[gpu]', or load without "
-                          "quantization") from e
+        raise ImportError(f"quantization={quantization!r} needs bitsandbytes: pip install 'affectllm[gpu]', or "
+                          "load without quantization (--quantization none)") from e
+    if quantization != "4bit":
+        return  # LLM.int8() checks its device when the weights load
     try:
         from bitsandbytes.functional import quantize_4bit
 
@@ -67,19 +91,19 @@ def build_language_model(config, load_weights: bool = True, dtype: torch.dtype |
     kwargs = dict(llm_kwargs or {})
     # no dtype asked: float32 (the model is built on CPU, where a float16-stored LLM would run slowly and off the
     # reference); callers wanting bf16/fp16 (``load`` on a GPU) pass it
-    if dtype is not None or quantization != "4bit":
+    qconfig = quantization_config(quantization, dtype)  # validates the name first
+    if dtype is not None or qconfig is None:
         kwargs["dtype"] = dtype if dtype is not None else torch.float32
     if config.text_model is not None and load_weights:
-        if quantization == "4bit":
-            check_quantization_supported()
-            kwargs["quantization_config"] = bnb_4bit_config(dtype or torch.bfloat16)
-        elif quantization not in (None, "none"):
-            raise ValueError(f"quantization={quantization!r}: supported values are None and '4bit'")
+        if qconfig is not None:
+            check_quantization_supported(quantization)
+            kwargs["quantization_config"] = qconfig
         return AutoModelForCausalLM.from_pretrained(resolve_text_model(config.text_model), **kwargs), True
     if config.text_config is None:
         raise ValueError("AffectLLMConfig needs `text_model` (id, path or registry name) or `text_config`")
-    if quantization == "4bit":
-        raise ValueError("quantization='4bit' needs pretrained weights (`text_model`), not a random text_config")
+    if qconfig is not None:
+        raise ValueError(f"quantization={quantization!r} needs pretrained weights (`text_model`), not a random "
+                         "text_config")
     model = AutoModelForCausalLM.from_config(config.text_config, dtype=dtype or torch.float32)
     return model, False
 

@@ -21,7 +21,7 @@ from torch import nn
 from transformers import AutoModelForImageTextToText, GenerationConfig, GenerationMixin, PreTrainedModel
 
 from affectllm.model.configuration_affectllm import MODALITIES, AffectLLMConfig
-from affectllm.model.language_model import apply_lora, build_language_model
+from affectllm.model.language_model import apply_lora, build_language_model, is_quantized
 from affectllm.model.projector import build_projector
 from affectllm.model.towers import TowerOutput, build_tower
 from affectllm.utils.fingerprint import read_fingerprint, write_fingerprint
@@ -59,7 +59,7 @@ class AffectLLMForConditionalGeneration(AffectLLMPreTrainedModel, GenerationMixi
         llm.requires_grad_(False)
         if config.text_config is None or config.text_model is not None:
             config.text_config = llm.config
-        self.quantized = quantization == "4bit"
+        self.quantized = is_quantized(quantization)
         llm_hidden = llm.config.get_text_config().hidden_size
         # step 2: the projector (trainable)
         dims = {m: t.output_dim for m in MODALITIES if (t := self.tower(m)) is not None}

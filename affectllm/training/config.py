@@ -200,8 +200,8 @@ def _check(cfg: TrainConfig, where: str) -> None:
         raise ConfigError(f"{where}: model.source is 'config' but model.config is empty; give AffectLLMConfig fields")
     if cfg.model.source == "checkpoint" and not cfg.model.path:
         raise ConfigError(f"{where}: model.source is 'checkpoint'; set model.path to the checkpoint folder")
-    if cfg.model.quantization not in (None, "none", "4bit"):
-        raise ConfigError(f"{where}: model.quantization '{cfg.model.quantization}'; use 4bit or leave it out")
+    if cfg.model.quantization not in (None, "none", "4bit", "8bit"):
+        raise ConfigError(f"{where}: model.quantization '{cfg.model.quantization}'; use 4bit, 8bit or leave it out")
     if isinstance(cfg.data.cues, bool):  # YAML reads a bare on/off as a boolean
         cfg.data.cues = "on" if cfg.data.cues else "off"
     if cfg.data.cues not in ("auto", "on", "off"):

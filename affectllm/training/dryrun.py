@@ -96,7 +96,7 @@ def parameter_table(model) -> dict[str, dict[str, int]]:
 def memory_estimate(model, cfg: TrainConfig, num_devices: int = 1, sharded: bool = False) -> dict[str, float]:
     """Bytes per device (GiB) by kind, for one micro-batch (see module docstring)."""
     on_cuda_dtype = 2 if cfg.model.dtype in ("auto", "bfloat16", "bf16", "float16", "fp16") else 4
-    quant = cfg.model.quantization == "4bit"
+    per_weight = {"4bit": 0.53, "8bit": 1.03}.get(cfg.model.quantization or "")  # bytes per LLM linear weight
     weights = 0.0
     trainable = 0
     for name, p in {id(p): (n, p) for n, p in model.named_parameters(remove_duplicate=False)}.values():
@@ -105,7 +105,7 @@ def memory_estimate(model, cfg: TrainConfig, num_devices: int = 1, sharded: bool
             continue
         is_llm_linear = name.startswith("language_model") and p.ndim == 2 and "embed" not in name \
             and "lm_head" not in name
-        weights += p.numel() * (0.53 if quant and is_llm_linear else on_cuda_dtype)
+        weights += p.numel() * (per_weight if per_weight and is_llm_linear else on_cuda_dtype)
     text = model.config.text_config
     h, n_layers, heads = text.hidden_size, text.num_hidden_layers, text.num_attention_heads
     s, b = int(cfg.data.max_length or 1024), int(cfg.train.batch_size)
@@ -131,7 +131,7 @@ def dry_run(cfg: TrainConfig, devices: tuple[int, ...] = (1, 8)) -> str:
     for part, d in sorted(table.items()):
         lines.append(f"{part:<24}{d['trainable']:>16,}{d['frozen']:>18,}")
     lines.append(f"{'total':<24}{trainable:>16,}{frozen:>18,}")
-    q = " (LLM 4-bit NF4)" if cfg.model.quantization == "4bit" else ""
+    q = {"4bit": " (LLM 4-bit NF4)", "8bit": " (LLM 8-bit LLM.int8())"}.get(cfg.model.quantization or "", "")
     lines.append(f"memory per device, micro-batch {cfg.train.batch_size} x {cfg.data.max_length} tokens, "
                  f"gradient checkpointing {'on' if cfg.model.gradient_checkpointing else 'off'}{q}:")
     for n in devices:

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def _private_home(tmp_path_factory: pytest.TempPathFactory):
+    # package scope: undone after the last evaluation test (a session-scoped home leaked into every later
+    # test, so tests/test_default_chat.py found no prepared SmolLM2 and skipped)
     mp = pytest.MonkeyPatch()
     mp.setenv("AFFECTLLM_HOME", str(tmp_path_factory.mktemp("affectllm_home")))
     mp.delenv("AFFECTLLM_WHEEL_DIR", raising=False)

@@ -49,5 +49,29 @@ def test_unknown_quantization_is_rejected(llm_dir):
     config = tiny_config(text="llama", vision=False, audio=False, whisper=False)
     config.text_model, config.text_config = str(llm_dir), None
     proc = build_processor(config, tiny_tokenizer())
-    with pytest.raises(ValueError, match="supported values"):
+    with pytest.raises(ValueError, match="use one of none, 8bit, 4bit"):
         model_from_config(config, proc, quantization="3bit")
+
+
+@pytest.mark.parametrize("kind, flag", [("8bit", "load_in_8bit"), ("4bit", "load_in_4bit")])
+def test_each_quantization_reaches_from_pretrained_as_its_bitsandbytes_config(kind, flag, llm_dir, monkeypatch):
+    """bitsandbytes needs a GPU for 8-bit: the check and from_pretrained are recorded, not run."""
+    import transformers
+
+    import affectllm.model.language_model as lm
+
+    seen = {}
+    monkeypatch.setattr(lm, "check_quantization_supported", lambda q="4bit": seen.setdefault("checked", q))
+
+    def from_pretrained(name, **kw):
+        seen.update(kw)
+        raise RuntimeError("recorded")
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", from_pretrained)
+    config = tiny_config(text="llama", vision=False, audio=False, whisper=False)
+    config.text_model, config.text_config = str(llm_dir), None
+    with pytest.raises(RuntimeError, match="recorded"):
+        lm.build_language_model(config, quantization=kind)
+    q = seen["quantization_config"]
+    assert seen["checked"] == kind and getattr(q, flag) is True and "dtype" not in seen
+    assert (q.load_in_4bit, q.load_in_8bit) == (kind == "4bit", kind == "8bit")

@@ -1,0 +1,30 @@
+"""The options every model-loading command shares (caption, chat, serve, web, eval run): one definition each, so
+``--model``, ``--adapter``, ``--device``, ``--dtype`` and ``--quantization`` read the same everywhere and reach
+``affectllm.load`` unchanged."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from affectllm.model.language_model import QUANTIZATIONS
+
+ModelOpt = Annotated[str | None, typer.Option(
+    "--model", help="AffectLLM checkpoint folder, 'affectgpt' (the published AffectGPT, fetched and converted "
+    "once) or a causal-LM id/path; default: the embedded offline model.")]
+AdapterOpt = Annotated[str | None, typer.Option("--adapter", help="AffectLLM checkpoint (projector + LoRA) to "
+                                                "apply.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:1 ...")]
+DtypeOpt = Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16, float16.")]
+QuantizationOpt = Annotated[str, typer.Option(
+    "--quantization", help=f"Load the language model quantised by bitsandbytes: {', '.join(QUANTIZATIONS)} "
+    "(8bit / 4bit NF4 need a CUDA GPU and the 'gpu' extra: pip install 'affectllm[gpu]').")]
+
+
+def quantization_arg(value: str) -> str | None:
+    """``--quantization`` as ``affectllm.load`` takes it (None for none); a clear error for anything else."""
+    v = value.strip().lower()
+    if v not in QUANTIZATIONS:
+        raise typer.BadParameter(f"{value!r}: use one of {', '.join(QUANTIZATIONS)}", param_hint="--quantization")
+    return None if v == "none" else v
