@@ -14,11 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from affectllm.loading import load
+from affectllm.model.limits import MAX_NEW_TOKENS
 from affectllm.report import EmotionReport
 
 
 def predict(model, processor, video: Any = None, audio: Any = None, image: Any = None, text: str | None = None,
-            prompt: str | None = None, max_new_tokens: int = 128, experts=None, **generation: Any) -> EmotionReport:
+            prompt: str | None = None, max_new_tokens: int = MAX_NEW_TOKENS, experts=None, **generation: Any) -> EmotionReport:
     """Perceive one input (a path or arrays; ``text`` is a subtitle or the only input) and report on it.
 
     ``generation``: ``GenerationSettings`` fields (``do_sample``, ``temperature``, ``stop_strings``, ...).
@@ -30,7 +31,7 @@ def predict(model, processor, video: Any = None, audio: Any = None, image: Any =
                           max_new_tokens=max_new_tokens, **generation)
 
 
-def generate_reports(model, processor, perceptions: list, prompt: str | None = None, max_new_tokens: int = 128,
+def generate_reports(model, processor, perceptions: list, prompt: str | None = None, max_new_tokens: int = MAX_NEW_TOKENS,
                      history: list[dict[str, Any]] | None = None, **generation: Any) -> list[EmotionReport]:
     """Reports for already-perceived inputs, batched (``history``: earlier text turns before each input's turn)."""
     from affectllm.engine import Engine

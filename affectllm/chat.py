@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from affectllm.model.limits import MAX_NEW_TOKENS
+
 CHAT_FORMAT = "affectllm-chat/1"
 COMMANDS_HELP = """Commands:
   /attach PATH   add a video, audio or image; the next question is about it (cues included)
@@ -32,7 +34,7 @@ Anything else is a question to the model."""
 class ChatSession:
     """One conversation with a loaded model (``model, processor`` from ``affectllm.load``)."""
 
-    def __init__(self, model: Any, processor: Any, experts: Any = None, max_new_tokens: int = 256) -> None:
+    def __init__(self, model: Any, processor: Any, experts: Any = None, max_new_tokens: int = MAX_NEW_TOKENS) -> None:
         from affectllm.engine import Conversation, Engine
 
         self.model, self.processor = model, processor

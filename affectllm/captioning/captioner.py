@@ -22,6 +22,7 @@ from typing import Any
 
 from affectllm.captioning.inputs import CaptionInput
 from affectllm.captioning.records import empty_record, error_record, fill_record, model_info, segment_entry
+from affectllm.model.limits import MAX_NEW_TOKENS
 
 DEFAULT_SEGMENT_SECONDS = 30.0
 
@@ -80,7 +81,7 @@ class Captioner:
 
     def __init__(self, model: Any, processor: Any, experts: Any = None,
                  segment_seconds: float = DEFAULT_SEGMENT_SECONDS, prompt: str | None = None,
-                 max_new_tokens: int = 128, batch_size: int = 1, use_vad: bool = True,
+                 max_new_tokens: int = MAX_NEW_TOKENS, batch_size: int = 1, use_vad: bool = True,
                  generate: Callable[..., list[Any]] | None = None, prefetch: bool = True) -> None:
         from affectllm.engine import Engine
 

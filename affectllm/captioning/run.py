@@ -17,6 +17,7 @@ from affectllm.captioning.progress import CaptionProgress, Summary
 from affectllm.captioning.sharding import resolve_shard, select_shard, shard_device, shard_path
 from affectllm.captioning.writer import open_writer
 from affectllm.loading import load as load_model
+from affectllm.model.limits import MAX_NEW_TOKENS
 
 
 @dataclass
@@ -32,7 +33,7 @@ class CaptionOptions:
     shard_index: int | None = None
     backend: str = "local"
     prompt: str | None = None
-    max_new_tokens: int = 128
+    max_new_tokens: int = MAX_NEW_TOKENS
     device: str = "auto"
     dtype: str = "auto"
     progress: bool = True

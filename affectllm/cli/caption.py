@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from affectllm.cli.options import AdapterOpt, DeviceOpt, DtypeOpt, ModelOpt, QuantizationOpt, quantization_arg
+from affectllm.model.limits import MAX_NEW_TOKENS
 
 HELP = (
     "Caption videos, audio and images: one JSON record per input, to stdout or --out.\n\n"
@@ -50,7 +51,7 @@ def register(app: typer.Typer) -> None:
                                                            "1 on a GPU node; 0.5 packs two actors per GPU).")] = 0.0,
         ray_cpus_per_worker: Annotated[float, typer.Option(help="CPUs Ray reserves for each actor.")] = 1.0,
         prompt: Annotated[str | None, typer.Option(help="The question asked for every input.")] = None,
-        max_new_tokens: Annotated[int, typer.Option(help="Longest generated report, in tokens.")] = 128,
+        max_new_tokens: Annotated[int, typer.Option(help="Longest generated report, in tokens.")] = MAX_NEW_TOKENS,
         device: DeviceOpt = "auto",
         dtype: DtypeOpt = "auto",
         quantization: QuantizationOpt = "none",

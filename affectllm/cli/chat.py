@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from affectllm.cli.options import AdapterOpt, DeviceOpt, DtypeOpt, ModelOpt, QuantizationOpt, quantization_arg
+from affectllm.model.limits import MAX_NEW_TOKENS
 
 HELP = (
     "Talk to AffectLLM about videos, audio and images.\n\n"
@@ -26,7 +27,7 @@ def register(app: typer.Typer) -> None:
         media: Annotated[list[str] | None, typer.Argument(help="Media to attach first.", show_default=False)] = None,
         model: ModelOpt = None,
         adapter: AdapterOpt = None,
-        max_new_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 256,
+        max_new_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = MAX_NEW_TOKENS,
         device: DeviceOpt = "auto",
         dtype: DtypeOpt = "auto",
         quantization: QuantizationOpt = "none",

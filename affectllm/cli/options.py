@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from affectllm.model.language_model import QUANTIZATIONS
+from affectllm.model.limits import QUANTIZATIONS
 
 ModelOpt = Annotated[str | None, typer.Option(
     "--model", help="AffectLLM checkpoint folder, 'affectgpt' (the published AffectGPT, fetched and converted "

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from affectllm.cli.options import AdapterOpt, DeviceOpt, DtypeOpt, ModelOpt, QuantizationOpt, quantization_arg
+from affectllm.model.limits import MAX_NEW_TOKENS
 
 HELP = ("Open a web page to talk to the model about a video, audio clip or image: the answer streams in, the "
         "labels show as chips, and the evidence panel shows the transcript, the face expression over time and "
@@ -28,7 +29,7 @@ def register(app: typer.Typer) -> None:
         = "127.0.0.1",
         port: Annotated[int, typer.Option(help="TCP port.")] = 7860,
         share: Annotated[bool, typer.Option(help="Also open a public gradio.live tunnel (needs internet).")] = False,
-        max_new_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 256,
+        max_new_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = MAX_NEW_TOKENS,
         max_media_seconds: Annotated[float, typer.Option(help="Longest upload accepted, seconds.")] = 300.0,
         device: DeviceOpt = "auto",
         dtype: DtypeOpt = "auto",

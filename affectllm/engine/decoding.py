@@ -24,6 +24,8 @@ from typing import Any
 
 import torch
 
+from affectllm.model.limits import MAX_NEW_TOKENS
+
 
 class GenerationCancelled(Exception):
     """The caller stopped listening (``cancelled()`` returned True); decoding was aborted."""
@@ -69,7 +71,7 @@ class RepetitionGuard:
 class GenerationSettings:
     """What the decoder does; defaults are deterministic greedy decoding."""
 
-    max_new_tokens: int = 128
+    max_new_tokens: int = MAX_NEW_TOKENS
     min_new_tokens: int = 0
     do_sample: bool = False
     temperature: float = 1.0

@@ -27,6 +27,7 @@ from affectllm.evaluation.io import EvalInputError, load_samples
 from affectllm.evaluation.outputs import write_outputs
 from affectllm.evaluation.scoring import Evaluation, evaluate
 from affectllm.evaluation.tasks import Task, load_task
+from affectllm.model.limits import MAX_NEW_TOKENS
 from affectllm.report import EmotionReport
 from affectllm.utils.fingerprint import sha256_file
 
@@ -84,7 +85,7 @@ class Responder(Protocol):
 class ModelResponder:
     """An AffectLLM model: perceive the sample, render its prompt, answer greedily (a batch at a time)."""
 
-    def __init__(self, model: Any, processor: Any, prompt: str | None = None, max_new_tokens: int = 128) -> None:
+    def __init__(self, model: Any, processor: Any, prompt: str | None = None, max_new_tokens: int = MAX_NEW_TOKENS) -> None:
         from affectllm.engine import Engine
 
         self.model, self.processor = model, processor
@@ -155,7 +156,7 @@ def run_task(task: str | Task, model: str | None, data_root: str | os.PathLike[s
              *, gt: str | os.PathLike[str] | None = None, limit: int | None = None,
              wheel_dir: str | os.PathLike[str] | None = None, judge: Any = None,
              progress: Callable[[int, int, str], None] | None = None, prompt: str | None = None,
-             max_new_tokens: int = 128, responder: Responder | None = None, batch_size: int = 1,
+             max_new_tokens: int = MAX_NEW_TOKENS, responder: Responder | None = None, batch_size: int = 1,
              load_kwargs: dict[str, Any] | None = None, **score_kw: Any) -> Evaluation:
     """Answer every sample of ``task`` (cached), then score. ``load_kwargs``: ``affectllm.load``'s adapter, device,
     dtype, quantization; ``batch_size``: samples perceived and answered together."""

@@ -22,9 +22,11 @@ quotes copy the transcript or translation verbatim, numbers and labels are the e
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
+from affectllm.perception.reliability import LOWERING_FLAGS
 from affectllm.report import format_report
 from affectllm.report.grounded import EMOTIONS, canonical
 from affectllm.utils.script_units import speech_units
@@ -117,6 +119,22 @@ def _weight(evidence: dict[str, Any], channel: str) -> float | None:
 
 def _reasons(evidence: dict[str, Any], channel: str) -> list[str]:
     return [r for r in (_reliability(evidence).get(channel) or {}).get("reasons") or [] if r]
+
+
+def _lowering(evidence: dict[str, Any], channel: str) -> list[str]:
+    """The reliability reasons that lowered the channel's weight (flagged by ``perception.reliability``: "(too
+    few)", "(low)", "(small)", "(short)", "(out of domain)" ...), without the flag; the factors at full trust
+    ("face in 8/8 frames") explain nothing about a doubt."""
+    return [m.group(1) + f" ({m.group(2)})" for r in _reasons(evidence, channel)
+            if (m := _FLAGGED.match(r))]
+
+
+_FLAGGED = re.compile(r"^(.*\S)\s+\((" + "|".join(LOWERING_FLAGS) + r")\)$")
+
+
+def _v(channel: str, singular: str, plural: str) -> str:
+    """The verb that agrees with the channel's name ("the words are", "the voice is")."""
+    return plural if CHANNEL_NAME.get(channel, channel) == "words" else singular
 
 
 def _group(base: str) -> str:
@@ -280,20 +298,21 @@ def _missing_move(gone: dict[str, str], key: str) -> str | None:
 
 
 def _why(evidence: dict[str, Any], doubted: Reading, trusted: list[Reading]) -> str:
-    reasons = _reasons(evidence, doubted.channel)
+    reasons = _lowering(evidence, doubted.channel)
     name = "voice expert" if doubted.channel == "voice" else ("face expert" if doubted.channel == "face"
                                                              else "text expert")
     if reasons:
         return f"the {name} is less reliable here ({'; '.join(reasons)})"
     wd, wt = _weight(evidence, doubted.channel), [_weight(evidence, r.channel) for r in trusted]
     if wd is not None and all(w is not None and w > wd for w in wt):
-        return f"the {CHANNEL_NAME[doubted.channel]} carries less weight ({wd:.2f} against {max(wt):.2f})"
+        return (f"the {CHANNEL_NAME[doubted.channel]} {_v(doubted.channel, 'carries', 'carry')} less weight "
+                f"({wd:.2f} against {max(wt):.2f})")
     best = max(trusted, key=lambda r: r.p)
     if len(trusted) > 1:
         return f"the {_join([CHANNEL_NAME[r.channel] for r in trusted])} agree"
     if best.p > doubted.p:
-        return f"the {CHANNEL_NAME[best.channel]} is surer ({best.p:.2f} against {doubted.p:.2f})"
-    return f"the {CHANNEL_NAME[best.channel]} fits the rest of the evidence better"
+        return f"the {CHANNEL_NAME[best.channel]} {_v(best.channel, 'is', 'are')} surer ({best.p:.2f} against {doubted.p:.2f})"
+    return f"the {CHANNEL_NAME[best.channel]} {_v(best.channel, 'fits', 'fit')} the rest of the evidence better"
 
 
 def _conflict_move(evidence: dict[str, Any], conclusion: str | None, key: str) -> str | None:
@@ -316,10 +335,13 @@ def _conflict_move(evidence: dict[str, Any], conclusion: str | None, key: str) -
     why = _why(evidence, d, trusted)
     return _pick(key, "conflict", [
         f"The {D} and the {T} disagree, {dr} against {tr}; {why}, so the {T} {verb} more.",
-        f"The channels disagree: the {D} suggests {dr}, but {why}, so the {T} {verb} more.",
-        f"The {D} points another way, {dr}, than the {T}, {tr}; {why}, so the {T} {verb} more.",
+        f"The channels disagree: the {D} {_v(d.channel, 'suggests', 'suggest')} {dr}, but {why}, so the {T} "
+        f"{verb} more.",
+        f"The {D} {_v(d.channel, 'points', 'point')} another way, {dr}, than the {T}, {tr}; {why}, so the {T} "
+        f"{verb} more.",
         f"There is a conflict: {dr} from the {D}, {tr} from the {T}. The {T} {verb} more, since {why}.",
-        f"Against the {T}, the {D} suggests {dr}; {why}, so the {D} weighs less.",
+        f"Against the {T}, the {D} {_v(d.channel, 'suggests', 'suggest')} {dr}; {why}, so the {D} "
+        f"{_v(d.channel, 'weighs', 'weigh')} less.",
     ])
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from affectllm.model.limits import QUANTIZATIONS
+
 REGISTRY_PREFIX = "registry:"
 
 
@@ -33,7 +35,6 @@ def resolve_text_model(name: str) -> str:
     return name
 
 
-QUANTIZATIONS = ("none", "8bit", "4bit")  # what ``--quantization`` / ``load(quantization=)`` accept
 
 
 def bnb_4bit_config(compute_dtype: torch.dtype = torch.bfloat16):

@@ -31,6 +31,9 @@ log-linear pool)
     ``TEXT_MIN_WORDS``; Whisper's language probability when the text is the transcript or its translation
     (a mis-identified language garbles both), full trust from ``TEXT_MIN_LANGUAGE_P``, linear below.
 An expert that measured nothing gets weight 0 and a reason ("no face in any frame", "no voiced speech").
+Every factor is stated as a reason; a factor that lowers the weight noticeably ends with a flag in parentheses
+(``LOWERING_FLAGS``: "2 words (too few)", "speech 0.8 s (short)"), which explanations cite when they say why a
+channel is trusted less; factors at (near) full trust carry no flag.
 ``evidence.fused.reliability`` holds ``{modality: {"weight": w_m, "reasons": [...]}}`` for all three.
 """
 
@@ -47,6 +50,8 @@ VOICE_MIN_SHARE = 0.3  # speech share of the clip below which music / noise domi
 VOICE_IN_DOMAIN = 1.3  # domain_distance up to which a clip counts as acted-corpus-like (measured, see above)
 TEXT_MIN_WORDS = 4
 TEXT_MIN_LANGUAGE_P = 0.8
+FLAG_BELOW = 0.8  # a factor under this is flagged as lowering the weight
+LOWERING_FLAGS = ("too few", "low", "small", "short", "out of domain", "partial", "weak")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 
 
@@ -64,12 +69,12 @@ def face_reliability(face: dict[str, Any] | None) -> tuple[float, list[str]]:
     r, reasons = 1.0, []
     if n:
         r *= k / n
-        reasons.append(f"face in {k}/{n} frames")
+        reasons.append(f"face in {k}/{n} frames" + (" (partial)" if k / n < FLAG_BELOW else ""))
     score = face.get("detection_score")
     if score is not None:  # a confidence in [0, 1]; a detector's raw score above 1 (Haar's level weight) is full trust
         conf = min(max(float(score), 0.0), 1.0)
         r *= conf
-        reasons.append(f"detection confidence {conf:.2f}")
+        reasons.append(f"detection confidence {conf:.2f}" + (" (weak)" if conf < FLAG_BELOW else ""))
     size = face.get("face_size")
     if size is not None:
         r *= _ramp(float(size), FACE_MIN_SIZE)
@@ -89,12 +94,12 @@ def voice_reliability(voice: dict[str, Any] | None) -> tuple[float, list[str]]:
     if speech is not None:
         talk = max(0.0, float(speech) - float(voice.get("pause_total_s") or 0.0))
         r *= _ramp(talk, VOICE_MIN_SPEECH_S)
-        reasons.append(f"speech {talk:.1f} s")
+        reasons.append(f"speech {talk:.1f} s" + (" (short)" if talk < VOICE_MIN_SPEECH_S else ""))
         dur = float(voice.get("duration_s") or 0.0)
         if dur > 0:
             share = min(1.0, talk / dur)
             r *= _ramp(share, VOICE_MIN_SHARE)
-            reasons.append(f"speech share {100 * share:.0f} %")
+            reasons.append(f"speech share {100 * share:.0f} %" + (" (low)" if share < VOICE_MIN_SHARE else ""))
     d = voice.get("domain_distance")
     if d is not None:
         d = float(d)

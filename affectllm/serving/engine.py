@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from affectllm.engine import GenerationCancelled
+from affectllm.model.limits import MAX_NEW_TOKENS
 from affectllm.report import EmotionReport
 from affectllm.serving.errors import RequestError
 from affectllm.serving.media import ResolvedMedia, media_error_message
@@ -71,7 +72,7 @@ class Job:
     media: ResolvedMedia | None = None
     prompt: str | None = None  # None: the default question (DEFAULT_PROMPT)
     history: list[dict[str, str]] = field(default_factory=list)  # [{"role", "content": str}] before the question
-    max_new_tokens: int = 128
+    max_new_tokens: int = MAX_NEW_TOKENS
     media_turn: int | None = None  # index of the turn (history, then the question) that carried the media;
     # None: the question's turn
     sampling: Sampling = field(default_factory=Sampling)

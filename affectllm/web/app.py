@@ -15,6 +15,7 @@ from typing import Any
 
 import gradio as gr
 
+from affectllm.model.limits import MAX_NEW_TOKENS
 from affectllm.serving.engine import Engine, Job
 from affectllm.serving.errors import RequestError
 from affectllm.serving.media import MediaPolicy, ResolvedMedia, check_duration
@@ -92,7 +93,7 @@ def _file_path(f: Any) -> str:
     return f if isinstance(f, str) else (f.get("path") if isinstance(f, dict) else getattr(f, "path", str(f)))
 
 
-def build_demo(model, processor, experts=None, max_new_tokens: int = 256, max_media_seconds: float = 300.0,
+def build_demo(model, processor, experts=None, max_new_tokens: int = MAX_NEW_TOKENS, max_media_seconds: float = 300.0,
                engine: Engine | None = None) -> gr.Blocks:
     """The Blocks app for one loaded model (launch it with ``demo.queue().launch(...)``)."""
     engine = engine or Engine(model, processor, experts=experts, max_new_tokens=max_new_tokens)

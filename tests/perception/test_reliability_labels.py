@@ -38,10 +38,12 @@ def test_face_and_short_speech_reasons():
     r, reasons = face_reliability({"frames": 8, "frames_with_face": 2, "mean_probs": HAPPY_FACE,
                                    "detection_score": 0.8, "face_size": 0.06})
     assert r == pytest.approx(0.25 * 0.8 * 0.5)
-    assert reasons == ["face in 2/8 frames", "detection confidence 0.80", "face 6 % of the frame height (small)"]
+    # each factor is a reason; the ones that lower the weight carry a flag (explanations cite only those)
+    assert reasons == ["face in 2/8 frames (partial)", "detection confidence 0.80",
+                       "face 6 % of the frame height (small)"]
     assert face_reliability({"frames": 8, "frames_with_face": 0}) == (0.0, ["no face in any frame"])
     r, reasons = voice_reliability({"probs": ANGRY_VOICE, "duration_s": 1.0, "speech_s": 0.8})
-    assert r == pytest.approx(0.8 / 1.5) and reasons[0] == "speech 0.8 s"
+    assert r == pytest.approx(0.8 / 1.5) and reasons[0] == "speech 0.8 s (short)"
 
 
 def test_text_expert_weight_scales_with_words_and_language():
@@ -142,3 +144,13 @@ def test_words_are_read_against_the_text_experts_own_prior():
     # a reading above the prior still moves the estimate: fearful words beside an angry voice
     h = fuse_evidence({}, VOICE_EV, {"expert": EXPERT | {"prior": prior}})
     assert h["probs"]["fearful"] > 0.3
+
+
+def test_an_explanation_cites_only_the_factors_that_lowered_a_channel():
+    from affectllm.instruct.reasoning import _lowering
+
+    ev = {"fused": {"reliability": {"text": {"weight": 0.5, "reasons": [
+        "text expert fixture read the transcript", "2 words (too few)", "language probability 0.98"]},
+        "face": {"weight": 0.95, "reasons": ["face in 8/8 frames", "detection confidence 0.95"]}}}}
+    assert _lowering(ev, "text") == ["2 words (too few)"]
+    assert _lowering(ev, "face") == []
