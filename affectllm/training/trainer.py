@@ -334,6 +334,13 @@ class TrainingRun:
                     if isinstance(v, (int, float)) and k != "step":
                         self.writer.add_scalar(k, v, step)
 
+    def row_sources(self) -> dict[str, int]:
+        """Training rows per data source (the rows' ``source`` column), for the model card."""
+        from collections import Counter
+
+        names = getattr(self.train_ds, "column_names", None) or []
+        return dict(Counter(str(s or "unknown") for s in self.train_ds["source"])) if "source" in names else {}
+
     # --- step 8 -------------------------------------------------------------------------------------------
     def finish(self) -> dict[str, Any]:
         """A last evaluation unless one just ran, the final checkpoint, the adapter, loss.png, summary.json."""
@@ -368,6 +375,9 @@ class TrainingRun:
                        "trainable_params": self.trainable, "frozen_params": self.frozen, "eval": self.last_eval,
                        "wall_s": round(wall, 2), "adapter": str(out / "adapter")}
             (out / "summary.json").write_text(json.dumps(summary, indent=1))
+            from affectllm.model.model_card import write_card
+
+            write_card(out / "adapter", inner.config, name=cfg.name, summary=summary, sources=self.row_sources())
             self.echo(summary_text(summary))
         if self.writer is not None:
             self.writer.close()

@@ -37,6 +37,11 @@ def test_tiny_model_overfits_sixteen_samples(tmp_path):
     assert summary["steps"] == 300
     assert summary["cache"]["hits"] == 16 * 299  # epoch 1 decodes and encodes, every later epoch reads the cache
 
+    from affectllm.model.model_card import read_front_matter
+
+    card = read_front_matter(tmp_path / "run" / "adapter" / "README.md")  # the model card training writes
+    assert card["library_name"] == "affectllm" and "lora" in card["tags"]
+    assert "- steps: 300" in (tmp_path / "run" / "adapter" / "README.md").read_text()
     model, processor = load_checkpoint(tmp_path / "run" / "adapter")
     torch.set_num_threads(1)
     rows = load_dataset(data)
