@@ -69,8 +69,8 @@ def test_the_export_names_its_base_without_a_machine_path(exported):
 
 
 def test_a_registry_backbone_is_named_by_its_upstream_id():
-    from affectllm.model.model_card import base_model_id, render_card
     from affectllm.model.defaults import default_config
+    from affectllm.model.model_card import base_model_id, render_card
 
     assert base_model_id("registry:smollm2-135m-instruct") == "HuggingFaceTB/SmolLM2-135M-Instruct"
     assert base_model_id("Qwen/Qwen2.5-7B-Instruct") == "Qwen/Qwen2.5-7B-Instruct"
