@@ -99,6 +99,39 @@ def test_openai_judge_errors(monkeypatch):
         make_judge("gpt")
 
 
+def test_openai_judge_retries_rate_limits_server_errors_and_timeouts(tmp_path):
+    from affectllm.evaluation.judges.openai_compat import OpenAIJudge
+
+    script = [httpx.Response(429, headers={"Retry-After": "7"}, text="slow down"), "timeout",
+              httpx.Response(503, text="overloaded"), None]  # None: answer
+    seen: list = []
+    answer = _openai_transport(seen)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        step = script.pop(0)
+        if step == "timeout":
+            raise httpx.ReadTimeout("read timed out", request=request)
+        return answer.handle_request(request) if step is None else step
+
+    waits: list[float] = []
+    j = OpenAIJudge("http://x/v1", "m", transport=httpx.MockTransport(handler), sleep=waits.append,
+                    cache=JudgeCache(tmp_path / "c.sqlite"))
+    assert j.extract_labels("She thanks him warmly.") == ["happy", "grateful"]
+    assert waits == [7.0, 2.0, 4.0]  # the server's Retry-After, then 2^attempt
+    # a server that keeps refusing: the error says how often it tried and that the cache keeps what was done
+    always = OpenAIJudge("http://x/v1", "m", transport=httpx.MockTransport(lambda r: httpx.Response(429, text="no")),
+                         sleep=waits.append, max_retries=2)
+    with pytest.raises(JudgeError, match="HTTP 429 after 3 tries.*cached: run again"):
+        always.polarity(["happy"])
+    # not retried: a client error
+    n = []
+    bad = OpenAIJudge("http://x/v1", "m", sleep=waits.append,
+                      transport=httpx.MockTransport(lambda r: n.append(1) or httpx.Response(400, text="bad")))
+    with pytest.raises(JudgeError, match="HTTP 400"):
+        bad.polarity(["happy"])
+    assert len(n) == 1
+
+
 def _tiny_llama_and_tokenizer():
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
