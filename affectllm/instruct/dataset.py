@@ -8,7 +8,6 @@ Arrow cache is keyed by the file's SHA-256 and the skipped lines, so an edited f
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from affectllm.instruct.io import JsonlError, iter_jsonl
 from affectllm.instruct.schema import MEDIA_KEYS, RowError, check_row, resolve_media
+from affectllm.utils.fingerprint import sha256_file
 
 if TYPE_CHECKING:
     import datasets
@@ -161,14 +161,6 @@ def _generate(path: str, skip: str, digest: str) -> Iterator[dict[str, Any]]:
         yield out
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def read_dataset(
     path: str | os.PathLike[str],
     *,
@@ -200,7 +192,7 @@ def read_dataset(
                     path.name, report.invalid_rows, report.rows, report.missing_media)
     ds = Dataset.from_generator(
         _generate, features=_features(), cache_dir=str(cache_dir) if cache_dir else None,
-        gen_kwargs={"path": str(path), "skip": json.dumps(sorted(report.bad_lines)), "digest": _sha256(path)},
+        gen_kwargs={"path": str(path), "skip": json.dumps(sorted(report.bad_lines)), "digest": sha256_file(path)},
     )
     return ds, report
 

@@ -43,21 +43,9 @@ def canonical_label(name: str) -> str:
 
 
 def parse_list_string(text: str | None) -> list[str]:
-    """Parse a MER list-string such as ``['happy', "relieved"]`` the way the official OV-MER code does.
+    """A MER list-string such as ``['happy', "relieved"]`` read by the official OV-MER rule
+    (``affectllm.evaluation.parsing.parse_list_string``, the one parser), every label lower-cased for the builders.
+    ``None`` / empty text gives ``[]``."""
+    from affectllm.evaluation.parsing import parse_list_string as official
 
-    Strip one leading ``[`` and one trailing ``]``, split on quotes and commas, drop blank items; every label is
-    lower-cased and stripped. ``None`` / empty text gives ``[]``.
-    """
-    if text is None:
-        return []
-    s = str(text).strip()
-    if s.startswith("["):
-        s = s[1:]
-    if s.endswith("]"):
-        s = s[:-1]
-    out: list[str] = []
-    for part in s.replace('"', ",").replace("'", ",").split(","):
-        part = part.strip().lower()
-        if part:
-            out.append(part)
-    return out
+    return [label.lower() for label in official(text)]

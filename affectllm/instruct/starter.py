@@ -18,7 +18,6 @@ the experts measured on that clip. Held-out rows (the clips of held-out speakers
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -256,7 +255,3 @@ def take_in_turn(samples: list[StarterSample], group: Callable[[StarterSample], 
             if groups[name] and len(picked) < n:
                 picked.append(groups[name].pop(0))
     return picked
-
-
-def content_hash(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]

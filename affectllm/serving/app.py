@@ -7,7 +7,7 @@ error envelope naming the problem and the fix (validation errors are 400, not Fa
 capped before parsing (413); a full queue is 429 with ``Retry-After``.
 
 Concurrent requests wait in the engine's bounded queue (``--max-queue``) and decode in batches
-(``--max-batch-size``) through the one engine (``affectllm.serving.engine``).
+(``--max-batch-size``) through the one engine (``affectllm.serving.job_queue``).
 
 Nothing slow runs on the event loop: tokenising the conversation and resolving, probing and trial-decoding
 media run in worker threads, each after a cheap size check (a prompt far over the token budget is refused from
@@ -34,7 +34,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from affectllm.serving.engine import Engine, QueueFull
+from affectllm.serving.job_queue import JobQueue, QueueFull
 from affectllm.serving.errors import RequestError
 from affectllm.serving.media import MediaPolicy, check_duration, resolve_part
 from affectllm.serving.metrics import CONTENT_TYPE, RequestMetrics, ServerMetrics
@@ -203,7 +203,7 @@ def create_app(model, processor, settings: ServeSettings | None = None, experts=
     settings = settings or ServeSettings()
     served = served_model_name(model, settings.model_id)
     aliases = _model_aliases(model, served)
-    engine = Engine(model, processor, experts=experts, model_id=served, max_new_tokens=settings.max_new_tokens,
+    engine = JobQueue(model, processor, experts=experts, model_id=served, max_new_tokens=settings.max_new_tokens,
                     max_queue=settings.max_queue, max_batch=settings.max_batch,
                     batch_window_s=settings.batch_window_s)
     metrics = ServerMetrics()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from affectllm.serving.engine import BatchStats, Engine
+from affectllm.serving.job_queue import BatchStats, JobQueue
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 TRACKED_PATHS = ("/v1/chat/completions",)
@@ -33,7 +33,7 @@ def _prometheus():
 
 
 class ServerMetrics:
-    """The metrics of one app around one ``Engine``; ``observe_batch`` is the engine's ``on_batch`` hook."""
+    """The metrics of one app around one ``JobQueue``; ``observe_batch`` is the engine's ``on_batch`` hook."""
 
     def __init__(self) -> None:
         pc = _prometheus()
@@ -54,7 +54,7 @@ class ServerMetrics:
         self.batch_size = pc.Histogram("affectllm_batch_size", "Requests decoded together in one batch.",
                                        buckets=(1, 2, 4, 8, 16, 32, 64), registry=r)
 
-    def bind(self, engine: Engine) -> None:
+    def bind(self, engine: JobQueue) -> None:
         """Read the queue gauges from ``engine`` at scrape time and receive its batch statistics."""
         self.queue_depth.set_function(lambda: engine.queued)
         self.running.set_function(lambda: engine.pending)

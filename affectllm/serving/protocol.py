@@ -15,7 +15,7 @@ import time
 import uuid
 from typing import Any
 
-from affectllm.serving.engine import Job, Result, Sampling
+from affectllm.serving.job_queue import Job, Result, Sampling
 from affectllm.serving.errors import RequestError
 from affectllm.serving.schemas import (
     MEDIA_PART_TYPES,

@@ -16,7 +16,7 @@ from typing import Any
 import gradio as gr
 
 from affectllm.model.limits import MAX_NEW_TOKENS
-from affectllm.serving.engine import Engine, Job
+from affectllm.serving.job_queue import Job, JobQueue
 from affectllm.serving.errors import RequestError
 from affectllm.serving.media import MediaPolicy, ResolvedMedia, check_duration
 from affectllm.web.plots import EXPRESSION_COLOURS, face_figure, prosody_figure
@@ -94,9 +94,9 @@ def _file_path(f: Any) -> str:
 
 
 def build_demo(model, processor, experts=None, max_new_tokens: int = MAX_NEW_TOKENS, max_media_seconds: float = 300.0,
-               engine: Engine | None = None) -> gr.Blocks:
+               engine: JobQueue | None = None) -> gr.Blocks:
     """The Blocks app for one loaded model (launch it with ``demo.queue().launch(...)``)."""
-    engine = engine or Engine(model, processor, experts=experts, max_new_tokens=max_new_tokens)
+    engine = engine or JobQueue(model, processor, experts=experts, max_new_tokens=max_new_tokens)
     policy = MediaPolicy(max_media_seconds=max_media_seconds, max_media_bytes=2**40)
 
     async def respond(message: dict[str, Any] | None, history: list[dict[str, Any]], media: str | None):

@@ -123,12 +123,12 @@ def test_chat_keeps_media_in_its_turn_and_perceives_once(tiny, shared):
 def test_serve_keeps_media_in_its_turn_and_perceives_once(tiny, shared, tmp_path):
     import shutil
 
-    from affectllm.serving.engine import Engine, Job
+    from affectllm.serving.job_queue import Job, JobQueue
     from affectllm.serving.media import ResolvedMedia
 
     clip = tmp_path / "clip.mp4"
     shutil.copy(shared / CLIP, clip)
-    engine = Engine(*tiny, experts=Experts(whisper=None), max_new_tokens=4)
+    engine = JobQueue(*tiny, experts=Experts(whisper=None), max_new_tokens=4)
     media = ResolvedMedia(clip, "clip.mp4", "path")
     first = engine.run(Job(media=media, prompt="How does he feel?", max_new_tokens=3))
     history = [{"role": "user", "content": "How does he feel?"}, {"role": "assistant", "content": first.text}]

@@ -366,9 +366,9 @@ def test_full_queue_is_429_with_retry_after(make_client):
 
 def test_abandoned_stream_stops_generation(tiny, experts):
     """A client that goes away mid-answer frees the model at the next token, not after max_tokens."""
-    from affectllm.serving import Engine, Job
+    from affectllm.serving import Job, JobQueue
 
-    engine = Engine(*tiny, experts=experts, max_new_tokens=400)
+    engine = JobQueue(*tiny, experts=experts, max_new_tokens=400)
     outcome: list = []
     original = engine.engine.replies
 

@@ -111,7 +111,7 @@ class BatchStats:
     seconds: float
 
 
-class Engine:
+class JobQueue:
     """The served model's engine and its bounded job queue; ``run`` is blocking, ``stream`` is for asyncio."""
 
     def __init__(self, model, processor, experts=None, model_id: str | None = None, max_new_tokens: int = 512,
