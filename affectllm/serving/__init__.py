@@ -6,8 +6,8 @@
 """
 
 from affectllm.serving.app import ServeSettings, create_app
-from affectllm.serving.job_queue import Job, JobQueue, Result
 from affectllm.serving.errors import RequestError
+from affectllm.serving.job_queue import Job, JobQueue, Result
 from affectllm.serving.media import MediaPolicy
 
 __all__ = ["Job", "JobQueue", "MediaPolicy", "RequestError", "Result", "ServeSettings", "create_app"]

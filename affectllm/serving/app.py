@@ -34,8 +34,8 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from affectllm.serving.job_queue import JobQueue, QueueFull
 from affectllm.serving.errors import RequestError
+from affectllm.serving.job_queue import JobQueue, QueueFull
 from affectllm.serving.media import MediaPolicy, check_duration, resolve_part
 from affectllm.serving.metrics import CONTENT_TYPE, RequestMetrics, ServerMetrics
 from affectllm.serving.protocol import ChunkWriter, completion, job_for, output_of

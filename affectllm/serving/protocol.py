@@ -15,8 +15,8 @@ import time
 import uuid
 from typing import Any
 
-from affectllm.serving.job_queue import Job, Result, Sampling
 from affectllm.serving.errors import RequestError
+from affectllm.serving.job_queue import Job, Result, Sampling
 from affectllm.serving.schemas import (
     MEDIA_PART_TYPES,
     AssistantMessage,

@@ -16,8 +16,8 @@ from typing import Any
 import gradio as gr
 
 from affectllm.model.limits import MAX_NEW_TOKENS
-from affectllm.serving.job_queue import Job, JobQueue
 from affectllm.serving.errors import RequestError
+from affectllm.serving.job_queue import Job, JobQueue
 from affectllm.serving.media import MediaPolicy, ResolvedMedia, check_duration
 from affectllm.web.plots import EXPRESSION_COLOURS, face_figure, prosody_figure
 
