@@ -141,9 +141,20 @@ def _group(base: str) -> str:
     return "low" if base in LOW_AROUSAL else base
 
 
+def _firm(evidence: dict[str, Any]) -> tuple[list[Reading], Reading | None]:
+    """(the firm readings that can disagree, the neutral words set aside). Neutral words beside a face or a voice
+    that read a feeling are no disagreement: a fixed or matter-of-fact sentence can be said in any emotion, and
+    fusion counts them as no evidence (``perception.fusion.words_as_evidence``)."""
+    firm = [r for r in readings(evidence).values() if r.p >= FIRM]
+    words = next((r for r in firm if r.channel == "text" and r.base == "neutral"), None)
+    if words is not None and any(r.channel != "text" and r.base != "neutral" for r in firm):
+        return [r for r in firm if r is not words], words
+    return firm, None
+
+
 def conflict(evidence: dict[str, Any]) -> bool:
     """True when two channels firmly read different emotions (the bench counts these clips)."""
-    firm = [r for r in readings(evidence).values() if r.p >= FIRM]
+    firm, _ = _firm(evidence)
     return len({_group(r.base) for r in firm}) > 1
 
 
@@ -315,10 +326,23 @@ def _why(evidence: dict[str, Any], doubted: Reading, trusted: list[Reading]) -> 
     return f"the {CHANNEL_NAME[best.channel]} {_v(best.channel, 'fits', 'fit')} the rest of the evidence better"
 
 
+def _neutral_words_move(others: list[Reading], key: str) -> str:
+    names = _join(sorted({CHANNEL_NAME[r.channel] for r in others if r.channel != "text"}))
+    one = len({r.channel for r in others if r.channel != "text"}) == 1
+    decides = "decides" if one else "decide"
+    return _pick(key, "neutral-words", [
+        f"The words are neutral in themselves, so they neither confirm nor contradict the {names}; the {names} "
+        f"{decides}.",
+        f"Read alone the sentence carries no feeling, which says nothing against the {names}: the feeling is in "
+        f"how it is {'said' if 'voice' in names else 'shown'}.",
+        f"Neutral words are no counter-evidence here: anything can be said in any mood, so the {names} {decides}.",
+    ])
+
+
 def _conflict_move(evidence: dict[str, Any], conclusion: str | None, key: str) -> str | None:
-    firm = [r for r in readings(evidence).values() if r.p >= FIRM]
+    firm, words = _firm(evidence)
     if len({_group(r.base) for r in firm}) <= 1:
-        return None
+        return _neutral_words_move(firm, key) if words is not None else None
     goal = _group(conclusion) if conclusion else None
     trusted = [r for r in firm if _group(r.base) == goal]
     if not trusted:  # no channel reads the conclusion: the most reliable/surest one is trusted
