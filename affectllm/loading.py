@@ -106,7 +106,21 @@ def load(model: str | None = None, adapter: str | None = None, device: str = "au
     if not m.quantized:
         m.to(dev)  # both paths above bound the model to its processor already
     m.eval()
-    if merge_lora:
+    if merge_lora or quantization == "dynamic-int8":
         m.merge_lora()
+    if quantization == "dynamic-int8":
+        apply_dynamic_int8(m, dev)
     m.source_name = name
     return m, proc
+
+
+def apply_dynamic_int8(model, device) -> None:
+    """``quantization="dynamic-int8"``: the merged LLM's linear layers become dynamic int8 (CPU only); the
+    model is then inference-only (``model.quantized``: no saving, no further merging)."""
+    from affectllm.model.language_model import quantize_dynamic_int8
+
+    if getattr(device, "type", str(device)) != "cpu":
+        raise ValueError(f"quantization='dynamic-int8' runs on the CPU only (device {device}); on a GPU use "
+                         "--quantization 8bit or 4bit")
+    quantize_dynamic_int8(model.language_model)
+    model.quantized, model.quantization_kind = True, "dynamic-int8"

@@ -1,10 +1,11 @@
 """Wall time per stage and peak RSS for captioning one 10-s clip with the embedded default, after warm-up.
 
-    .venv/bin/python bench/caption_latency.py [--threads 2] [--dtype auto] [--max-new-tokens 128]
+    .venv/bin/python bench/caption_latency.py [--threads 2] [--dtype auto] [--quantization none|dynamic-int8]
+        [--max-new-tokens 256]
 
 Two child processes run in turn on the same clip (each its own peak RSS) and are printed side by side:
 ``baseline`` (float32, ``model.generate`` greedy: the path before the engine) and ``engine`` (the engine's
-decoder, ``--dtype``); ``--mode baseline|engine`` runs one of them alone.
+decoder, ``--dtype``, ``--quantization``); ``--mode baseline|engine`` runs one of them alone.
 
 The clip is made in a temporary folder from the shared fixtures: the RAVDESS video's frames looped to 10 s
 (1280x720, 29.97 fps) with the first 10 s of jfk.flac as its audio track. Stages are timed inside the real
@@ -100,7 +101,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dtype", default="auto", help="LLM dtype: auto (float32 on CPU), bfloat16 ...")
-    ap.add_argument("--max-new-tokens", type=int, default=128)
+    ap.add_argument("--quantization", default="none", help="engine only: none or dynamic-int8 (CPU)")
+    ap.add_argument("--max-new-tokens", type=int, default=256)
     ap.add_argument("--mode", choices=("both", "baseline", "engine"), default="both")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
@@ -125,7 +127,8 @@ def main() -> None:
     t0 = time.perf_counter()
     import affectllm
 
-    model, processor = affectllm.load(dtype="float32" if args.mode == "baseline" else args.dtype)
+    quant = None if args.mode == "baseline" or args.quantization == "none" else args.quantization
+    model, processor = affectllm.load(dtype="float32" if args.mode == "baseline" else args.dtype, quantization=quant)
     load_s = time.perf_counter() - t0
     engine = Engine.for_model(model, processor)
     experts = engine.experts
@@ -162,6 +165,7 @@ def main() -> None:
         "generated_tokens": tokens[-1] if tokens else None, "status": rec["status"],
         "transcript": rec["transcript"], "frames_with_face": rec["evidence"].get("face", {}).get("frames_with_face"),
         "threads": args.threads, "dtype": str(model.dtype), "mode": args.mode, "report": rec["raw"],
+        "quantization": quant,
         "load_average": os.getloadavg(), "targets": {"total_s": 5.0, "peak_rss_gb": 3.0},
     }
     for s in STAGES:
@@ -197,7 +201,7 @@ def compare(args) -> None:
     for mode in ("baseline", "engine"):
         out = Path(tempfile.mkdtemp(prefix="affectllm-latency-")) / f"{mode}.json"
         cmd = [sys.executable, __file__, "--mode", mode, "--threads", str(args.threads), "--dtype", args.dtype,
-               "--max-new-tokens", str(args.max_new_tokens), "--json", str(out)]
+               "--quantization", args.quantization, "--max-new-tokens", str(args.max_new_tokens), "--json", str(out)]
         print(f"--- {mode}: {' '.join(cmd[1:])}", flush=True)
         subprocess.run(cmd, check=True)
         figures[mode] = json.loads(out.read_text())

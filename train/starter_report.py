@@ -113,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--real", type=Path, default=None,
                     help="a folder of real, unlabelled clips to print full reports of (default: SHARED/media/tv)")
     ap.add_argument("--real-clips", type=int, default=5, help="how many of them (sorted by name)")
+    ap.add_argument("--quantization", default=None, help="load the adapter quantised (dynamic-int8 on a CPU) to "
+                    "measure what quantisation costs")
     args = ap.parse_args(argv)
 
     import affectllm
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     from affectllm.perception.fusion import CONFIDENT
     from affectllm.perception.voice import VoiceExpert
 
-    model, processor = affectllm.load(adapter=str(args.adapter))
+    model, processor = affectllm.load(adapter=str(args.adapter), quantization=args.quantization)
     experts = experts_for(model)
     experts._voice = VoiceExpert.load(args.voice_head)  # never heard a held-out speaker
     engine = Engine(model, processor, experts=experts)
@@ -162,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     composition = json.loads(args.composition.read_text()) if args.composition and args.composition.exists() else {}
     summary = json.loads((args.run / "summary.json").read_text()) if (args.run / "summary.json").exists() else {}
     timings = json.loads(args.timings.read_text()) if args.timings and args.timings.exists() else {}
-    report = {"backbone": model.config.text_model, "quality": summarise(samples, CONFIDENT), "confident": CONFIDENT,
+    report = {"backbone": model.config.text_model, "quantization": args.quantization, "quality": summarise(samples, CONFIDENT), "confident": CONFIDENT,
               "voice_head": {"file": args.voice_head.name, **experts._voice.info},
               "composition": composition, "training": summary, "timings_s": timings,
               "eval_wall_s": round(wall, 1), "licences": LICENCES, "samples": samples, "real": real}

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from affectllm.model.limits import QUANTIZATIONS
+from affectllm.model.limits import CPU_QUANTIZATIONS, QUANTIZATIONS
 
 REGISTRY_PREFIX = "registry:"
 
@@ -48,8 +48,8 @@ def bnb_4bit_config(compute_dtype: torch.dtype = torch.bfloat16):
 def quantization_config(quantization: str | None, compute_dtype: torch.dtype | None = None):
     """``BitsAndBytesConfig`` for ``"4bit"`` (NF4, ``bnb_4bit_config``) or ``"8bit"`` (LLM.int8()); None for
     none; ValueError naming the accepted values otherwise."""
-    if quantization in (None, "none"):
-        return None
+    if quantization in (None, "none", *CPU_QUANTIZATIONS):
+        return None  # a CPU quantisation is applied after loading (``quantize_dynamic_int8``)
     if quantization == "4bit":
         return bnb_4bit_config(compute_dtype or torch.bfloat16)
     if quantization == "8bit":
@@ -57,6 +57,17 @@ def quantization_config(quantization: str | None, compute_dtype: torch.dtype | N
 
         return BitsAndBytesConfig(load_in_8bit=True)
     raise ValueError(f"quantization={quantization!r}: use one of {', '.join(QUANTIZATIONS)}")
+
+
+def quantize_dynamic_int8(module: torch.nn.Module) -> int:
+    """Replace every ``nn.Linear`` under ``module`` (the merged LLM, LM head included) by torch's dynamic int8
+    linear in place: int8 weights, activations quantised per call, fp32 accumulation (CPU only). On 2 cores it
+    decodes SmolLM2-135M ~2.7x faster than fp32 (``bench/decode_speed.py``). Returns the layers replaced."""
+    from torch.ao.quantization import quantize_dynamic
+
+    before = sum(isinstance(m, torch.nn.Linear) for m in module.modules())
+    quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+    return before - sum(type(m) is torch.nn.Linear for m in module.modules())
 
 
 def is_quantized(quantization: str | None) -> bool:

@@ -6,4 +6,7 @@ from __future__ import annotations
 # Longest generated answer, in tokens: a report whose explanation reasons over every cue (the starter's targets:
 # median 176, 90th percentile 204 SmolLM2 tokens) fits; a chat answer too.
 MAX_NEW_TOKENS = 256
-QUANTIZATIONS = ("none", "8bit", "4bit")  # what ``--quantization`` / ``load(quantization=)`` accept
+# what ``--quantization`` / ``load(quantization=)`` accept: bitsandbytes 8-bit / 4-bit NF4 (CUDA), or torch's
+# dynamic int8 quantisation of the LLM's linear layers (CPU: int8 weights, activations quantised per call)
+QUANTIZATIONS = ("none", "8bit", "4bit", "dynamic-int8")
+CPU_QUANTIZATIONS = ("dynamic-int8",)  # applied after loading, to the merged LLM

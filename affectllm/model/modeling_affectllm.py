@@ -60,6 +60,7 @@ class AffectLLMForConditionalGeneration(AffectLLMPreTrainedModel, GenerationMixi
         if config.text_config is None or config.text_model is not None:
             config.text_config = llm.config
         self.quantized = is_quantized(quantization)
+        self.quantization_kind = quantization if quantization not in (None, "none") else None
         llm_hidden = llm.config.get_text_config().hidden_size
         # step 2: the projector (trainable)
         dims = {m: t.output_dim for m in MODALITIES if (t := self.tower(m)) is not None}
@@ -121,7 +122,8 @@ class AffectLLMForConditionalGeneration(AffectLLMPreTrainedModel, GenerationMixi
         weights = self.checkpoint_fingerprint or tensors_fingerprint(
             (n, p) for n, p in self.named_parameters() if p.requires_grad)
         config = json.dumps(self.config.to_diff_dict(), sort_keys=True, default=str)
-        return hashlib.sha256(f"{config}\0{weights}".encode()).hexdigest()[:16]
+        quant = getattr(self, "quantization_kind", None)  # a quantised load answers differently: its own id
+        return hashlib.sha256(f"{config}\0{weights}{f'{chr(0)}{quant}' if quant else ''}".encode()).hexdigest()[:16]
 
     # --- public feature API -----------------------------------------------------------------------
     def encode_media(self, pixel_values=None, pixel_mask=None, video_timestamps=None, input_values=None,
