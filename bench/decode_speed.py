@@ -10,15 +10,14 @@ decoding). Paths, each at ``--tokens`` new tokens forced (``min_new_tokens``), p
 (``(n - 1) / (t_n - t_1)``, medians, repeats interleaved over all rows so machine load falls on all alike):
 ``generate`` = ``model.generate`` greedy; ``engine`` = ``affectllm.engine.decode`` (the engine's decoder, no
 repetition guard, so both make exactly n tokens); per dtype (float32, bfloat16) and ``int8-dyn``
-(``torch.ao.quantization.quantize_dynamic`` of every ``nn.Linear`` of the LLM, LM head included; its greedy
-tokens are compared with float32's: ``same`` = identical prefix length / n). Figures on a shared machine are
+(``affectllm.load(quantization="dynamic-int8")``: every ``nn.Linear`` of the merged LLM, LM head included, as
+torch's dynamic int8 linear; its greedy tokens are compared with float32's: ``same`` = identical prefix length / n). Figures on a shared machine are
 "loaded": compare rows of one run only.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import statistics
 import time
@@ -58,13 +57,6 @@ def weight_bytes(llm: torch.nn.Module) -> int:
     return total
 
 
-def int8_dynamic(model):
-    """A copy of ``model`` whose LLM Linear layers (LM head included) are int8 dynamic-quantised."""
-    q = copy.deepcopy(model)
-    q.language_model = torch.ao.quantization.quantize_dynamic(q.language_model, {torch.nn.Linear}, dtype=torch.qint8)
-    return q
-
-
 def timed(model, tokenizer, batch: dict, n: int, path: str) -> tuple[float, list[int]]:
     from affectllm.engine import GenerationSettings, decode
 
@@ -95,9 +87,8 @@ def main() -> None:
     for name in args.models.split(","):
         for variant in args.variants.split(","):
             dtype = "bfloat16" if variant == "bfloat16" else "float32"
-            model, processor = affectllm.load(model=name, dtype=dtype, device="cpu")
-            if variant == "int8-dyn":
-                model = int8_dynamic(model)
+            quant = "dynamic-int8" if variant == "int8-dyn" else None  # what --quantization dynamic-int8 loads
+            model, processor = affectllm.load(model=name, dtype=dtype, device="cpu", quantization=quant)
             batch = dict(processor([[{"role": "user", "content": QUESTION}]], add_generation_prompt=True))
             rows += [{"name": name, "variant": variant, "path": p, "model": model, "tok": processor.tokenizer,
                       "batch": batch, "bytes": weight_bytes(model.language_model), "t": {1: [], args.tokens: []}}
