@@ -66,10 +66,13 @@ def source_name(ckpt: str | Path | None, model: str | None, starter: Path | None
 
 
 def load(model: str | None = None, adapter: str | None = None, device: str = "auto", dtype: str = "auto",
-         quantization: str | None = None, merge_lora: bool = True):
+         quantization: str | None = "auto", merge_lora: bool = True):
     """Load ``(model, processor)`` for inference (see the module docstring for what ``model`` and ``adapter`` name).
 
-    ``merge_lora``: fold the LoRA into the LLM's weights (faster decoding; the adapter still saves as before).
+    ``quantization``: None / "none", "8bit" / "4bit" (bitsandbytes, CUDA), "dynamic-int8" (CPU), or "auto":
+    ``AUTO_CPU_QUANTIZATION`` for a shipped starter (the embedded default, ``--model gemma``) on the CPU in
+    float32, none otherwise. ``merge_lora``: fold the LoRA into the LLM's weights (faster decoding; the adapter
+    still saves as before).
     """
     from affectllm.model.builder import build_processor, model_from_config
     from affectllm.model.checkpoint import load_checkpoint
@@ -87,6 +90,7 @@ def load(model: str | None = None, adapter: str | None = None, device: str = "au
     ckpt = adapter or (model if model is not None and is_checkpoint(model) else None)
     starter = shipped_starter(model) if ckpt is None else None
     name = source_name(ckpt, model, starter)
+    quantization = resolve_quantization(quantization, starter is not None, dev, dt)
     if starter is not None:
         ckpt, model = starter, None  # the starter's config names its backbone
     if ckpt is not None:
@@ -112,6 +116,20 @@ def load(model: str | None = None, adapter: str | None = None, device: str = "au
         apply_dynamic_int8(m, dev)
     m.source_name = name
     return m, proc
+
+
+def resolve_quantization(quantization: str | None, shipped: bool, device: torch.device,
+                         dtype: torch.dtype) -> str | None:
+    """``load``'s quantisation: "auto" becomes ``AUTO_CPU_QUANTIZATION`` for a shipped starter on the CPU in
+    float32 (None elsewhere); "none" becomes None; other names pass through."""
+    from affectllm.model.limits import AUTO_CPU_QUANTIZATION, QUANTIZATIONS
+
+    if quantization not in (None, *QUANTIZATIONS):
+        raise ValueError(f"quantization={quantization!r}: use one of {', '.join(QUANTIZATIONS)}")
+    if quantization == "auto":
+        auto = shipped and device.type == "cpu" and dtype == torch.float32
+        return AUTO_CPU_QUANTIZATION if auto and AUTO_CPU_QUANTIZATION else None
+    return None if quantization == "none" else quantization
 
 
 def apply_dynamic_int8(model, device) -> None:

@@ -41,7 +41,7 @@ class CaptionActor:
     """A Ray actor holding one loaded model; called with a batch of rows, returns their JSON records."""
 
     def __init__(self, model: str | None, adapter: str | None, device: str, dtype: str, options: dict[str, Any],
-                 quantization: str | None = None):
+                 quantization: str | None = "auto"):
         from affectllm.captioning.captioner import Captioner
         from affectllm.loading import load as load_model
 

@@ -40,7 +40,7 @@ class CaptionOptions:
     ray_workers: int = 1
     ray_gpus_per_worker: float = 0.0  # Ray's num_gpus per actor (0: CPU actors)
     ray_cpus_per_worker: float = 1.0
-    quantization: str | None = None  # None, "8bit" or "4bit" (``affectllm.load``)
+    quantization: str | None = "auto"  # ``affectllm.load``'s: auto, None, 8bit, 4bit, dynamic-int8
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
         max_new_tokens: Annotated[int, typer.Option(help="Longest generated report, in tokens.")] = MAX_NEW_TOKENS,
         device: DeviceOpt = "auto",
         dtype: DtypeOpt = "auto",
-        quantization: QuantizationOpt = "none",
+        quantization: QuantizationOpt = "auto",
         progress: Annotated[bool, typer.Option(help="Show the progress bar and summary on stderr.")] = True,
     ) -> None:
         from affectllm.captioning.inputs import InputError

@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         max_new_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = MAX_NEW_TOKENS,
         device: DeviceOpt = "auto",
         dtype: DtypeOpt = "auto",
-        quantization: QuantizationOpt = "none",
+        quantization: QuantizationOpt = "auto",
     ) -> None:
         import sys
 

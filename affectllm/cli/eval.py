@@ -113,7 +113,7 @@ def run(
     adapter: AdapterOpt = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
-    quantization: QuantizationOpt = "none",
+    quantization: QuantizationOpt = "auto",
     wheel_dir: WheelOpt = None,
     judge: JudgeOpt = "lexicon",
     judge_base_url: BaseUrlOpt = None,

@@ -20,11 +20,12 @@ DtypeOpt = Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16,
 QuantizationOpt = Annotated[str, typer.Option(
     "--quantization", help=f"Load the language model quantised: {', '.join(QUANTIZATIONS)}. 8bit / 4bit (NF4) are "
     "bitsandbytes on a CUDA GPU (the 'gpu' extra: pip install 'affectllm[gpu]'); dynamic-int8 is torch's int8 "
-    "linear layers on the CPU (~2.7x faster decoding on 2 cores).")]
+    "linear layers on the CPU (~2.7x faster decoding on 2 cores); auto: dynamic-int8 for the embedded default "
+    "on a CPU, none otherwise.")]
 
 
 def quantization_arg(value: str) -> str | None:
-    """``--quantization`` as ``affectllm.load`` takes it (None for none); a clear error for anything else."""
+    """``--quantization`` as ``affectllm.load`` takes it (None for none, "auto" kept); a clear error otherwise."""
     v = value.strip().lower()
     if v not in QUANTIZATIONS:
         raise typer.BadParameter(f"{value!r}: use one of {', '.join(QUANTIZATIONS)}", param_hint="--quantization")

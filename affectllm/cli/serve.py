@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
                                                        "batch with (0: batch only what is already queued).")] = 0.0,
         device: DeviceOpt = "auto",
         dtype: DtypeOpt = "auto",
-        quantization: QuantizationOpt = "none",
+        quantization: QuantizationOpt = "auto",
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
         served_model_name: Annotated[str | None, typer.Option(help="The model id /v1/models lists and requests "
                                                               "name; default: the checkpoint folder's name, or "

@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
         max_media_seconds: Annotated[float, typer.Option(help="Longest upload accepted, seconds.")] = 300.0,
         device: DeviceOpt = "auto",
         dtype: DtypeOpt = "auto",
-        quantization: QuantizationOpt = "none",
+        quantization: QuantizationOpt = "auto",
     ) -> None:
         os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home
         from affectllm.loading import load as load_model

@@ -8,5 +8,8 @@ from __future__ import annotations
 MAX_NEW_TOKENS = 256
 # what ``--quantization`` / ``load(quantization=)`` accept: bitsandbytes 8-bit / 4-bit NF4 (CUDA), or torch's
 # dynamic int8 quantisation of the LLM's linear layers (CPU: int8 weights, activations quantised per call)
-QUANTIZATIONS = ("none", "8bit", "4bit", "dynamic-int8")
+QUANTIZATIONS = ("auto", "none", "8bit", "4bit", "dynamic-int8")
 CPU_QUANTIZATIONS = ("dynamic-int8",)  # applied after loading, to the merged LLM
+# "auto": what an embedded default (a shipped starter) gets on the CPU in float32; anything else loads unquantised.
+# Measured on the held-out speakers with the retrained SmolLM2 starter (its REPORT.md, train/backbone_choice.md).
+AUTO_CPU_QUANTIZATION = "dynamic-int8"

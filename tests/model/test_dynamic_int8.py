@@ -52,3 +52,18 @@ def test_the_fingerprints_differ_and_a_gpu_is_refused(both, tmp_path):
     folder = save_tiny_checkpoint(tmp_path / "ckpt", text="llama")
     with pytest.raises(ValueError, match="CPU only"):
         affectllm.load(model=str(folder), device="meta", quantization="dynamic-int8")
+
+
+def test_auto_quantises_only_a_shipped_starter_on_the_cpu_in_float32():
+    from affectllm.loading import resolve_quantization
+    from affectllm.model.limits import AUTO_CPU_QUANTIZATION
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert resolve_quantization("auto", True, cpu, torch.float32) == AUTO_CPU_QUANTIZATION
+    assert resolve_quantization("auto", False, cpu, torch.float32) is None  # a user's checkpoint: as saved
+    assert resolve_quantization("auto", True, gpu, torch.bfloat16) is None
+    assert resolve_quantization("auto", True, cpu, torch.bfloat16) is None
+    assert resolve_quantization("none", True, cpu, torch.float32) is None
+    assert resolve_quantization("4bit", False, gpu, torch.bfloat16) == "4bit"
+    with pytest.raises(ValueError, match="use one of auto, none"):
+        resolve_quantization("3bit", False, cpu, torch.float32)

@@ -49,7 +49,7 @@ def test_unknown_quantization_is_rejected(llm_dir):
     config = tiny_config(text="llama", vision=False, audio=False, whisper=False)
     config.text_model, config.text_config = str(llm_dir), None
     proc = build_processor(config, tiny_tokenizer())
-    with pytest.raises(ValueError, match="use one of none, 8bit, 4bit"):
+    with pytest.raises(ValueError, match="use one of auto, none, 8bit, 4bit"):
         model_from_config(config, proc, quantization="3bit")
 
 
