@@ -114,5 +114,33 @@ def select(dist: dict[str, float], mass: float = LABEL_MASS, max_size: int = LAB
 
 def label_set(base: dict[str, float] | None, fine: dict[str, float] | None = None, rho: float = 0.0,
               mass: float = LABEL_MASS, max_size: int = LABEL_MAX) -> list[list[Any]]:
-    """The label set of a fused estimate (``[]`` when there is none)."""
-    return select(fine_distribution(base, fine, rho), mass, max_size) if base else []
+    """The label set of a fused estimate (``[]`` when there is none), led by the fused top class.
+
+    Ranking fine labels by their own mass alone would let an unsplit class outrank a split one: happy 0.46
+    spread over joy, amusement, admiration … loses to neutral 0.30 kept whole, and the first label (the one a
+    report leads with, what top-1 scores) would name a class the fusion ranked second. So the set is chosen by
+    mass as ``select`` does, then the most probable label of the top base class goes first (added when the
+    mass rule left it out, the last label dropped if the set is full)."""
+    if not base:
+        return []
+    dist = fine_distribution(base, fine, rho)
+    out = select(dist, mass, max_size)
+    top = max(base, key=lambda b: (base[b], b))
+    lead = _best_label_of(dist, top)
+    if lead is None or (out and out[0][0] == lead[0]):
+        return out
+    rest = [x for x in out if x[0] != lead[0]]
+    return [lead, *rest][:max(1, max_size)]
+
+
+def _best_label_of(dist: dict[str, float], base_class: str) -> list[Any] | None:
+    """``[adjective, p]`` of the most probable fine label of ``base_class`` (adjectives pooled as in ``select``)."""
+    merged: dict[str, float] = {}
+    for f, p in dist.items():
+        if FINE_TO_BASE.get(f, f) == base_class:
+            name = ADJECTIVE.get(f, f)
+            merged[name] = merged.get(name, 0.0) + p
+    if not merged:
+        return None
+    name, p = min(merged.items(), key=lambda kv: (-round(kv[1], 4), kv[0] != base_class, kv[0]))  # ties: "happy"
+    return [name, round(p, 4)]

@@ -154,3 +154,16 @@ def test_an_explanation_cites_only_the_factors_that_lowered_a_channel():
         "face": {"weight": 0.95, "reasons": ["face in 8/8 frames", "detection confidence 0.95"]}}}}
     assert _lowering(ev, "text") == ["2 words (too few)"]
     assert _lowering(ev, "face") == []
+
+
+def test_the_label_set_leads_with_the_fused_top_class_even_when_its_mass_is_split():
+    from affectllm.perception.label_sets import label_set
+
+    base = dict.fromkeys(BASE_CLASSES, 0.0) | {"happy": 0.46, "neutral": 0.30, "surprised": 0.24}
+    fine = dict.fromkeys(FINE_TO_BASE, 0.0) | {"joy": 0.2, "amusement": 0.2, "admiration": 0.2, "neutral": 0.3}
+    labels = label_set(base, fine, rho=1.0)
+    # a happy label first (on a tie the class's own name), though neutral's whole 0.30 beats each of them
+    assert labels[0] == ["happy", 0.1533]
+    names = [x[0] for x in labels]
+    assert "neutral" in names and names.index("neutral") > 0
+    assert labels == sorted(labels[:1]) + sorted(labels[1:], key=lambda x: (-x[1], x[0]))  # the rest by mass
