@@ -14,6 +14,7 @@
 #   5. the report on the held-out speakers (train/starter_report.py), then the install (INSTALL=1; the default
 #      for a full run, INSTALL=0 keeps the shipped adapter)
 # Measured on 2 idle cores (Gemma, features already cached): build 460 s, train 1401 s, report 800 s: 45 min.
+# SmolLM2 with the text expert and the reasoning targets (features cached): build 614 s, train 1136 s, report ~800 s.
 # Env: BACKBONE=smollm2|gemma, SMOKE=1, REBUILD=1, INSTALL=0|1, PY=python, AFFECTLLM_HOME.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,7 +77,7 @@ stage report "$PY" train/starter_report.py --adapter "$RUN/adapter" --heldout "$
 echo "== total $(( $(date +%s) - T0 )) s; report: $RUN/report/REPORT.md"
 if [ "$INSTALL" = 1 ]; then
   rm -rf "$DEST" && mkdir -p "$DEST"
-  cp "$RUN"/adapter/*.json "$RUN"/adapter/*.safetensors "$DEST"/
+  cp "$RUN"/adapter/*.json "$RUN"/adapter/*.safetensors "$RUN"/adapter/README.md "$DEST"/
   cp "$RUN"/report/REPORT.md "$RUN"/report/report.json "$RUN"/report/*.png "$DEST"/
   echo "starter adapter written to $DEST"
 else
