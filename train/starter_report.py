@@ -37,11 +37,14 @@ COLUMNS = ("voice", "face", "fused", "final_anchored", "final_llm")
 
 
 def predicted_class(labels: list[str]) -> str | None:
+    """The first label's starter class: by the project's aliases, then the label sets' fine vocabulary
+    (``label_sets.base_of_label``: admiring, grateful, amused -> happy), then a few free-text synonyms."""
     from affectllm.instruct.grounded import ALIASES
+    from affectllm.perception.label_sets import base_of_label
 
     for label in labels:
         label = ALIASES.get(label, label)
-        label = SYNONYMS.get(label, label)
+        label = label if label in CLASSES else (base_of_label(label) or SYNONYMS.get(label, label))
         if label in CLASSES:
             return label
     return None
@@ -113,10 +116,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--real", type=Path, default=None,
                     help="a folder of real, unlabelled clips to print full reports of (default: SHARED/media/tv)")
     ap.add_argument("--real-clips", type=int, default=5, help="how many of them (sorted by name)")
+    ap.add_argument("--rescore", action="store_true", help="score the samples of OUT/report.json again (after a "
+                    "change to the scoring) and rewrite REPORT.md, without generating anything")
     ap.add_argument("--quantization", default=None, help="load the adapter quantised (dynamic-int8 on a CPU) to "
                     "measure what quantisation costs")
     args = ap.parse_args(argv)
 
+    if args.rescore:
+        return rescore(args.out)
     import affectllm
     from affectllm.engine import Engine, experts_for
     from affectllm.instruct.io import iter_jsonl
@@ -171,6 +178,23 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     (args.out / "REPORT.md").write_text(render_markdown(report))
     print(json.dumps(report["quality"], indent=2))
+    return 0
+
+
+def rescore(out: Path) -> int:
+    """Recompute the final classes of the saved samples from their labels, then the summary and REPORT.md."""
+    from affectllm.perception.fusion import CONFIDENT
+
+    path = out / "report.json"
+    report = json.loads(path.read_text())
+    for s in report["samples"]:
+        s["final_anchored"], s["final_llm"] = predicted_class(s["labels_anchored"]), predicted_class(s["labels_llm"])
+    report["quality"] = summarise(report["samples"], report.get("confident", CONFIDENT))
+    confusion_png([(s["class"], s["final_llm"]) for s in report["samples"]], out / "confusion.png",
+                  "Starter adapter, held-out speakers: the LLM's own first label")
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    (out / "REPORT.md").write_text(render_markdown(report))
+    print(json.dumps(report["quality"]["macro"], indent=2))
     return 0
 
 

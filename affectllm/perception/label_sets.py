@@ -76,6 +76,14 @@ PRIOR_SPLIT: dict[str, dict[str, float]] = {
 }
 
 
+def base_of_label(name: str) -> str | None:
+    """The base class a label-set name (an adjective such as ``admiring``, or a GoEmotions name) belongs to, by
+    ``FINE_TO_BASE``; None for a name outside the fine vocabulary."""
+    name = str(name).strip().lower()
+    fine = next((f for f, adj in ADJECTIVE.items() if adj == name), name)
+    return FINE_TO_BASE.get(fine) or (fine if fine in PRIOR_SPLIT else None)
+
+
 def fine_distribution(base: dict[str, float], fine: dict[str, float] | None = None,
                       rho: float = 0.0) -> dict[str, float]:
     """P over fine labels (GoEmotions names, plus calm / bored) from the fused base distribution; sums to 1."""

@@ -79,3 +79,25 @@ def test_markdown_states_baselines_licences_and_backbone_table(tmp_path):
 
 if __name__ == "__main__":
     raise SystemExit(pytest.main([__file__, "-q"]))
+
+
+def test_a_label_set_first_label_counts_as_its_base_class():
+    # the fused label set leads with a fine label of the top class: admiring / grateful are happy
+    assert report.predicted_class(["admiring", "disgusted"]) == "happy"
+    assert report.predicted_class(["nervous"]) == "fearful" and report.predicted_class(["relieved"]) == "calm"
+    assert report.predicted_class(["xyz", "sad"]) == "sad" and report.predicted_class(["xyz"]) is None
+
+
+def test_rescore_recomputes_the_classes_from_the_saved_labels(tmp_path):
+    import json
+
+    samples = [dict(s) for s in SAMPLES]
+    samples[0]["labels_anchored"], samples[0]["final_anchored"] = ["grateful"], None  # scored before the mapping
+    samples[0]["class"] = "happy"
+    (tmp_path / "report.json").write_text(json.dumps({
+        "backbone": "b", "quality": {}, "confident": 0.5, "voice_head": {"file": "h"}, "composition": {},
+        "training": {}, "timings_s": {}, "eval_wall_s": 1.0, "licences": {}, "samples": samples}))
+    assert report.main(["--rescore", "--out", str(tmp_path), "--adapter", "a", "--heldout", "h",
+                        "--voice-head", "v", "--run", "r"]) == 0
+    again = json.loads((tmp_path / "report.json").read_text())
+    assert again["samples"][0]["final_anchored"] == "happy" and (tmp_path / "REPORT.md").is_file()
