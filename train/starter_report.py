@@ -99,6 +99,9 @@ def summarise(samples: list[dict], confident: float) -> dict:
             round(sum(s[f"final_{mode}"] == s["fused"] for s in conf) / len(conf), 4) if conf else None)
         out[f"faithful_rate_{mode}"] = round(sum(s[f"faithful_{mode}"] for s in samples) / max(len(samples), 1), 4)
         out[f"follows_format_{mode}"] = round(sum(s[f"formatted_{mode}"] for s in samples) / max(len(samples), 1), 4)
+        # the model's own explanation passed the faithfulness check (else the engine composed one)
+        out[f"own_explanation_faithful_{mode}"] = round(
+            1 - sum(bool(s.get(f"replaced_{mode}")) for s in samples) / max(len(samples), 1), 4)
     return out
 
 
@@ -157,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
                  "faithful_anchored": bool(ra.faithful), "faithful_llm": bool(rf.faithful),
                  "formatted_anchored": bool(ra.labels) and bool(ra.explanation),
                  "formatted_llm": bool(rf.labels) and bool(rf.explanation),
+                 "replaced_anchored": bool(ra.explanation_replaced), "replaced_llm": bool(rf.explanation_replaced),
+                 "explanation_source_llm": rf.explanation_source, "replaced_why_llm": rf.explanation_replaced,
                  "explanation_llm": rf.explanation, "transcript": p.transcript}
             samples.append(s)
             print(f"{s['id']}: {s['class']} -> anchored {s['final_anchored']}, llm {s['final_llm']} {rf.labels} "
@@ -216,7 +221,8 @@ def real_reports(model, processor, folder: Path | None, n: int) -> list[dict]:
         r = engine.report([p])[0]
         fused = p.evidence().get("fused") or {}
         out.append({"clip": clip.name, "labels": r.labels, "explanation": r.explanation,
-                    "explanation_source": r.explanation_source, "faithful": r.faithful,
+                    "explanation_source": r.explanation_source, "replaced_why": r.explanation_replaced,
+                    "faithful": r.faithful,
                     "problems": r.faithfulness_problems, "transcript": p.transcript,
                     "weights": fused.get("weights"), "raw": r.raw})
         print(f"{clip.name}: {r.labels} faithful={r.faithful} ({r.explanation_source})", flush=True)
@@ -261,7 +267,11 @@ def render_markdown(r: dict) -> str:
               f"- faithfulness rate (`faithful: true`): anchored {_f(q['faithful_rate_anchored'])}, "
               f"LLM's own {_f(q['faithful_rate_llm'])}",
               f"- reports that follow the format (labels and explanation parsed): anchored "
-              f"{_f(q['follows_format_anchored'])}, LLM's own {_f(q['follows_format_llm'])}", "",
+              f"{_f(q['follows_format_anchored'])}, LLM's own {_f(q['follows_format_llm'])}",
+              f"- the model's own explanation passes the faithfulness check (quotes, cited words, cited figures, "
+              f"loops; else the engine composes one from the evidence): anchored "
+              f"{_f(q.get('own_explanation_faithful_anchored'))}, LLM's own {_f(q.get('own_explanation_faithful_llm'))}",
+              "",
               "![confusion matrix of the LLM's own labels](confusion.png)", "",
               "## Data composition", "",
               "| split | rows | real | synthetic | by source |", "|---|---|---|---|---|"]
@@ -298,6 +308,8 @@ def render_markdown(r: dict) -> str:
             lines += [f"### `{x['clip']}`", "", f"- transcript: {x['transcript']!r}",
                       f"- fusion weights: {x['weights']}", f"- labels: {', '.join(x['labels']) or '(none)'}",
                       f"- explanation ({x['explanation_source']}, faithful: {x['faithful']}): {x['explanation']}",
+                      *([f"- the model's own explanation was replaced: {'; '.join(x['replaced_why'])}"]
+                        if x.get("replaced_why") else []),
                       *([f"- faithfulness problems: {x['problems']}"] if x["problems"] else []), ""]
     return "\n".join(lines) + "\n"
 

@@ -20,8 +20,8 @@ DtypeOpt = Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16,
 QuantizationOpt = Annotated[str, typer.Option(
     "--quantization", help=f"Load the language model quantised: {', '.join(QUANTIZATIONS)}. 8bit / 4bit (NF4) are "
     "bitsandbytes on a CUDA GPU (the 'gpu' extra: pip install 'affectllm[gpu]'); dynamic-int8 is torch's int8 "
-    "linear layers on the CPU (~2.7x faster decoding on 2 cores); auto: dynamic-int8 for the embedded default "
-    "on a CPU, none otherwise.")]
+    "linear layers on the CPU (~2.7x faster decoding on 2 cores, but the 135M default then breaks its report "
+    "format more often); auto (the default): unquantised (model/limits.py: AUTO_CPU_QUANTIZATION).")]
 
 
 def quantization_arg(value: str) -> str | None:

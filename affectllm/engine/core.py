@@ -103,15 +103,18 @@ class Engine:
     def to_report(decoded: Decoded, perception: Perception | None) -> EmotionReport:
         """Parse the answer; transcript, language and evidence come from the perception, never the text.
 
-        A free-form answer (no ``Explanation:`` field) gets the explanation composed from the evidence
-        (``instruct.reasoning.explain``: every channel that measured, conflicts, what was missing), concluding
-        with the report's labels; ``explanation_source`` says which it is. The answer itself stays in ``raw``;
-        an explanation the model did write is never replaced (an unfaithful one stays flagged)."""
+        The explanation is composed from the evidence (``instruct.reasoning.explain``: every channel that
+        measured, conflicts, what was missing, concluding with the report's labels) when the answer has none (a
+        free-form answer) or when the model's own fails the faithfulness check (a quote not in the transcript, a
+        figure no expert measured, a loop): a report never carries an unfaithful explanation. The model's
+        answer stays in ``raw``, ``explanation_source`` says which explanation it is, and
+        ``explanation_replaced`` why the model's own was replaced."""
         report = parse_report(decoded.text, perception=perception)  # transcript, evidence, faithfulness check
-        if perception is not None and not report.explanation:
+        if perception is not None and (not report.explanation or not report.faithful):
             from affectllm.instruct.reasoning import explain
             from affectllm.report.faithful import Grounding, mark_faithfulness
 
+            report.explanation_replaced = list(report.faithfulness_problems) if report.explanation else []
             report.explanation = explain(perception, report.labels or None)
             report.explanation_source = "composed"
             mark_faithfulness(report, Grounding.from_perception(perception))

@@ -42,8 +42,10 @@ class EmotionReport:
     faithful: bool = True  # set by parse_report: no unsupported quote, cited word or loop
     faithfulness_problems: list[str] = field(default_factory=list)
     labels_source: str | None = None  # "answer" (parsed from the text), "fused" (evidence.fused.labels), None
-    # "answer" (the model's own), "composed" (a free-form answer: the engine composed it from the evidence), None
+    # "answer" (the model's own), "composed" (the engine composed it from the evidence: a free-form answer, or the
+    # model's own failed the faithfulness check), None
     explanation_source: str | None = None
+    explanation_replaced: list[str] = field(default_factory=list)  # why the model's own explanation was replaced
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

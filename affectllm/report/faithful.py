@@ -7,7 +7,11 @@ An explanation is faithful when
 - every word it cites as a word ("words like X", "the word X") was found by the text cues or occurs in what
   was said; and
 - it does not loop (a run of 2+ tokens repeated 3+ times in a row, or one token 5+ times, that the speaker did
-  not say).
+  not say); and
+- every figure it cites (a probability such as "sad 0.37" or "(0.86)") is one the experts measured: a number
+  after an emotion word must be that emotion's figure in some expert's evidence (emotion words compared by
+  base class: anger = angry, joy / admiring = happy), any other two-decimal number must occur in the evidence
+  (language probability, detection confidence, fusion weights), both within 0.006 (``Grounding.figures``).
 
 ``check_faithfulness`` returns the problems (empty = faithful); ``report.parse_report(text, perception=...)``
 sets ``EmotionReport.faithful`` / ``faithfulness_problems`` from it. ``QuoteScanner`` is the one quote grammar,
@@ -132,22 +136,87 @@ class Grounding:
 
     sources: list[str] = field(default_factory=list)
     emotion_words: list[str] = field(default_factory=list)
+    # (label or field name, value) of every number the experts produced; None: figures are not checked
+    figures: list[tuple[str, float]] | None = None
 
     @classmethod
     def from_perception(cls, p: Any) -> Grounding:
         text = getattr(p, "text", None) or {}
         sources = [getattr(p, "transcript", None), getattr(p, "translation", None), getattr(p, "subtitle", None)]
-        return cls([s for s in sources if s], _words(text.get("emotion_words")))
+        evidence = p.evidence() if callable(getattr(p, "evidence", None)) else None
+        return cls([s for s in sources if s], _words(text.get("emotion_words")),
+                   evidence_figures(evidence) if evidence else None)
 
     @classmethod
     def from_report(cls, r: Any) -> Grounding:
         """From a report that already carries ``transcript`` and ``evidence.text`` (translation, words)."""
-        text = (getattr(r, "evidence", None) or {}).get("text") or {}
+        evidence = getattr(r, "evidence", None) or {}
+        text = evidence.get("text") or {}
         sources = [getattr(r, "transcript", None), text.get("translation"), text.get("subtitle")]
-        return cls([s for s in sources if s], _words(text.get("emotion_words")))
+        return cls([s for s in sources if s], _words(text.get("emotion_words")),
+                   evidence_figures(evidence) if evidence else None)
 
     def normalised_sources(self) -> list[str]:
         return [normalise(s) for s in self.sources if s]
+
+
+def evidence_figures(evidence: Any, key: str = "") -> list[tuple[str, float]]:
+    """Every number in an evidence tree with the name it stands under: a dict value under its key, a
+    ``[label, p]`` pair under its label, a list's numbers under the list's key."""
+    out: list[tuple[str, float]] = []
+    if isinstance(evidence, dict):
+        for k, v in evidence.items():
+            out += evidence_figures(v, str(k))
+    elif isinstance(evidence, (list, tuple)):
+        if len(evidence) == 2 and isinstance(evidence[0], str) and isinstance(evidence[1], (int, float)):
+            out.append((evidence[0], float(evidence[1])))
+        else:
+            for v in evidence:
+                out += evidence_figures(v, key)
+    elif isinstance(evidence, (int, float)) and not isinstance(evidence, bool):
+        out.append((key, float(evidence)))
+    return out
+
+
+_FIGURE_RE = re.compile(r"(?<![\d.])([01]\.\d{2})(?![\d])")
+_WORD_RE = re.compile(r"[^\W\d_]+", re.U)
+FIGURE_TOLERANCE = 0.006  # a figure rounded to 2 decimals
+
+
+def _emotion_base(word: str) -> str | None:
+    """The base class an emotion word names (angry, anger, annoyed -> angry; joy, admiring -> happy), else None."""
+    from affectllm.perception.label_sets import base_of_label
+    from affectllm.report.grounded import ALIASES, EMOTIONS
+
+    w = word.lower()
+    w = {"disgust": "disgusted", "fear": "fearful", "surprise": "surprised"}.get(w, ALIASES.get(w, w))
+    return w if w in EMOTIONS else base_of_label(w)
+
+
+def cited_figures(explanation: str, figures: list[tuple[str, float]]) -> list[str]:
+    """Problems: figures the explanation cites that no expert measured (see the module docstring)."""
+    problems = []
+    measured = [(_emotion_base(k), v) for k, v in figures]
+    prev = 0
+    for m in _FIGURE_RE.finditer(explanation):
+        value = float(m.group(1))
+        # the words naming this figure: after the previous figure and the last clause break ("sad (0.86)" keeps
+        # "sad"; "anger 0.12 (language probability 0.98)" gives 0.98 to "language probability")
+        window = explanation[max(prev, m.start() - 40):m.start()].rstrip(" (")
+        window = re.split(r"[;,:.()\[\]]", window)[-1]
+        prev = m.end()
+        before = _WORD_RE.findall(window)[-4:]
+        named = [b for w in reversed(before) if (b := _emotion_base(w))][:1]
+        if named:
+            ok = any(b == named[0] and abs(v - value) <= FIGURE_TOLERANCE for b, v in measured)
+            what = f"{before[-1] if before else ''} {m.group(1)}".strip()
+        else:
+            ok = any(abs(v - value) <= FIGURE_TOLERANCE for _, v in figures)
+            what = m.group(1)
+        if not ok:
+            problems.append(f'cites "{what}", a figure no expert measured'
+                            + (f" for {named[0]}" if named else ""))
+    return problems
 
 
 def _words(found: Any) -> list[str]:
@@ -228,6 +297,8 @@ def check_faithfulness(explanation: str, grounding: Grounding | None, raw: str |
         nw = normalise(w)
         if nw and nw not in found and not set(nw.split()) <= said:
             problems.append(f'cites the word "{w}", which the text cues did not find and nobody said')
+    if grounding.figures is not None:
+        problems += cited_figures(explanation, grounding.figures)
     for text in dict.fromkeys(t for t in (explanation, raw) if t):
         loop = find_loop(text, sources)
         if loop:
@@ -244,5 +315,5 @@ def mark_faithfulness(report: Any, grounding: Grounding | None) -> Any:
     return report
 
 
-__all__ = ["QUOTE_PAIRS", "QUOTE_CHARS", "Grounding", "QuoteScanner", "QuoteState", "check_faithfulness",
+__all__ = ["QUOTE_PAIRS", "QUOTE_CHARS", "Grounding", "cited_figures", "evidence_figures", "QuoteScanner", "QuoteState", "check_faithfulness",
            "cited_words", "find_loop", "mark_faithfulness", "normalise", "quote_in_sources", "quoted_spans"]

@@ -179,3 +179,35 @@ def test_a_free_form_answer_gets_an_explanation_composed_from_the_evidence(shipp
     assert free.labels[0] in free.explanation and free.faithful, free.faithfulness_problems
     own = Engine.to_report(Decoded("Labels: sad\nExplanation: She sounds low.", [], 0, "stop"), p)
     assert own.explanation == "She sounds low." and own.explanation_source == "answer"
+    assert own.explanation_replaced == []
+
+
+def test_a_model_explanation_citing_unmeasured_figures_is_replaced_and_the_reason_kept(shipped):
+    from affectllm.engine.core import Engine
+    from affectllm.engine.decoding import Decoded
+    from affectllm.perception.pipeline import Experts, perceive
+
+    said = "I'm so scared, I don't know what's going to happen to us."
+    p = perceive(subtitle=said, experts=Experts(whisper=None, faces=False))
+    fear = p.evidence()["text"]["expert"]["fine"]["fear"]
+    honest = Engine.to_report(Decoded(f"Labels: afraid\nExplanation: The words read as fear {fear:.2f}.", [], 0,
+                                      "stop"), p)
+    assert honest.explanation_source == "answer" and honest.faithful  # a measured figure, cited right
+    made_up = f"Labels: afraid\nExplanation: The face shows sad 0.37 and the words read as fear {fear:.2f}."
+    r = Engine.to_report(Decoded(made_up, [], 0, "stop"), p)
+    assert r.explanation_source == "composed" and r.faithful and f'"{said}"' in r.explanation
+    assert r.explanation_replaced == ['cites "sad 0.37", a figure no expert measured for sad']
+    assert r.raw == made_up  # the model's answer is kept as produced
+
+
+def test_cited_figures_are_matched_by_emotion_and_value():
+    from affectllm.report.faithful import cited_figures, evidence_figures
+
+    figures = evidence_figures({"face": {"mean_probs": {"neutral": 0.82}}, "voice": {"probs": {"angry": 0.37}},
+                                "text": {"expert": {"fine": {"anger": 0.12}}, "language": {"probability": 0.98}},
+                                "fused": {"labels": [["nervous", 0.5]], "weights": {"face": 0.95}}})
+    ok = ("The face looks neutral (0.82); the voice expert hears angry 0.37. Words: anger 0.12 (language "
+          "probability 0.98), face weight 0.95; nervous 0.50.")
+    assert cited_figures(ok, figures) == []
+    assert cited_figures("The voice sounds sad 0.37; overall 0.44.", figures) == [
+        'cites "sad 0.37", a figure no expert measured for sad', 'cites "0.44", a figure no expert measured']

@@ -73,7 +73,7 @@ def test_answer_is_exactly_predict(make_client, media_dir, tiny, experts):
     assert report["raw"] == expected.raw and report["labels"] == expected.labels
     assert set(report) == {"labels", "explanation", "valence", "arousal", "transcript", "language", "translation",
                            "faithful", "faithfulness_problems", "evidence", "raw", "labels_source",
-                           "explanation_source"}  # + where labels came from
+                           "explanation_source", "explanation_replaced"}  # + where labels / explanation came from
 
 
 def test_stream_chunks_then_done(make_client):
