@@ -250,7 +250,7 @@ def _label(score: float, band: float = 0.2) -> str:
     return "positive" if score > band else "negative" if score < -band else "neutral"
 
 
-def cue_lines(text: dict[str, Any]) -> list[str]:
+def text_cue_lines(text: dict[str, Any]) -> list[str]:
     """Cue lines for the text evidence: the emotion words found (only those) and a non-neutral polarity."""
     lines = []
     if text.get("emotion_words"):

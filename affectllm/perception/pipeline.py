@@ -240,7 +240,7 @@ def cue_lines(p: Perception) -> list[str]:
     if p.voice.get("cues"):
         lines.append("Voice: " + "; ".join(p.voice["cues"]))
     from affectllm.perception.fusion import fused_line
-    from affectllm.perception.lexicon import cue_lines as text_cue_lines
+    from affectllm.perception.lexicon import text_cue_lines
     from affectllm.perception.text_expert import expert_line
     from affectllm.perception.voice import voice_line
 

@@ -20,7 +20,7 @@ import torch
 
 from affectllm.training.feature_cache import CacheEntry, CacheStats, FeatureCache, ItemFeatures
 from affectllm.training.samples import (
-    Decoded,
+    DecodedItems,
     build_messages,
     decode_plain,
     decode_with_cues,
@@ -116,13 +116,13 @@ class Collator:
         key = self.cache.key(specs) if self.cache is not None else None
         entry: CacheEntry | None = self.cache.get(key) if key is not None else None
         if entry is not None and len(entry.items) == len(specs):
-            decoded = Decoded([stub_item(it.kind, it.has_vision, it.has_audio) for it in entry.items], entry.cues)
+            decoded = DecodedItems([stub_item(it.kind, it.has_vision, it.has_audio) for it in entry.items], entry.cues)
         else:
             entry = None
             if self.experts is not None:
                 decoded = decode_with_cues(specs, self.processor, self.experts)
             else:
-                decoded = Decoded([decode_plain(s, self.processor) for s in specs])
+                decoded = DecodedItems([decode_plain(s, self.processor) for s in specs])
         messages = build_messages(row, specs, decoded, alignment=self.alignment or self.prompt_only)
         target = None
         if self.prompt_only:

@@ -43,7 +43,7 @@ class ItemSpec:
 
 
 @dataclass
-class Decoded:
+class DecodedItems:
     """The media of one row after decoding (or restored from the feature cache as shape-only stubs)."""
 
     items: list[MediaItem]
@@ -80,7 +80,7 @@ def decode_plain(spec: ItemSpec, processor) -> MediaItem:
     return item
 
 
-def decode_with_cues(specs: list[ItemSpec], processor, experts) -> Decoded:
+def decode_with_cues(specs: list[ItemSpec], processor, experts) -> DecodedItems:
     """Decode through ``perceive`` (frames, audio, face crops); items and cue lines come from the renderer."""
     from affectllm.engine.perceiving import without_audio
     from affectllm.engine.rendering import media_item, perception_cues
@@ -101,7 +101,7 @@ def decode_with_cues(specs: list[ItemSpec], processor, experts) -> Decoded:
             raise ValueError(f"{path}: no decodable video, image or audio")
         items.append(item)
         perceptions.append(p)
-    return Decoded(items, perception_cues(perceptions))
+    return DecodedItems(items, perception_cues(perceptions))
 
 
 def stub_item(kind: str, has_vision: bool, has_audio: bool) -> MediaItem:
@@ -111,7 +111,7 @@ def stub_item(kind: str, has_vision: bool, has_audio: bool) -> MediaItem:
                      audio=np.zeros(400, np.float32) if has_audio else None)
 
 
-def build_messages(row: dict[str, Any], specs: list[ItemSpec], decoded: Decoded,
+def build_messages(row: dict[str, Any], specs: list[ItemSpec], decoded: DecodedItems,
                    alignment: bool = False) -> list[dict[str, Any]]:
     """The row's conversation with placeholders replaced by media parts (and cues prefixed to the first user turn).
 

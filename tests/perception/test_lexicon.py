@@ -7,7 +7,7 @@ import pickle
 import pytest
 
 from affectllm.perception import lexicon
-from affectllm.perception.lexicon import LexiconMissing, cue_lines, read_builtin_pickle, text_cues
+from affectllm.perception.lexicon import LexiconMissing, read_builtin_pickle, text_cue_lines, text_cues
 
 
 @pytest.fixture(autouse=True)
@@ -31,13 +31,13 @@ def test_english_words_come_from_nrc_with_emotions_and_polarity():
     # 1 positive (love) vs 3 negative (awful, hate, cried)
     assert cues["polarity"] == {"score": -0.5, "label": "negative", "source": "NRC EmoLex", "text": "transcript"}
     assert cues["missing"] == []
-    assert cue_lines(cues)[0].startswith("Emotion words: love (joy), awful (")
+    assert text_cue_lines(cues)[0].startswith("Emotion words: love (joy), awful (")
 
 
 def test_no_emotion_words_gives_no_cue_line():
     cues = text_cues("Kids are talking by the door.", "en")
     assert cues["emotion_words"] == [] and cues["polarity"] is None
-    assert cue_lines(cues) == []
+    assert text_cue_lines(cues) == []
 
 
 def test_chinese_words_come_from_dutir_and_polarity_from_snownlp():
@@ -51,7 +51,7 @@ def test_chinese_words_come_from_dutir_and_polarity_from_snownlp():
     plain = text_cues("就是下雨也去", "zh")  # a CASIA sentence with no DUTIR word: snownlp's valence
     assert plain["emotion_words"] == [] and plain["polarity"]["source"] == "snownlp"
     assert plain["polarity"]["score"] == pytest.approx(-0.43, abs=0.01)
-    assert plain["polarity"]["label"] == "neutral" and cue_lines(plain) == []  # within snownlp's wide neutral band
+    assert plain["polarity"]["label"] == "neutral" and text_cue_lines(plain) == []  # within snownlp's wide neutral band
 
 
 def test_dutir_is_converted_once_to_json_under_the_cache(tmp_path):
