@@ -10,35 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-# pandas.read_csv's default NA strings: the reference reads CSVs with pandas, so these cells are "empty" there.
-PANDAS_NA = frozenset(
-    {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A",
-     "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
-)
+from affectllm.utils.list_strings import LIST_SPLIT_RE, PANDAS_NA, parse_list_string  # noqa: F401 - one parser
 
-_SPLIT_RE = re.compile(r"['\",]")
 _QUOTE_RE = re.compile(r"['\"]")
 _GROUP_RE = re.compile(r"[\[\]]")
-
-
-def parse_list_string(value: object) -> list[str]:
-    """The official ``string_to_list``: ``"['a', 'b']"`` → ``['a', 'b']``; a list passes through; empty → []."""
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return [str(v) for v in value]
-    if hasattr(value, "tolist"):  # numpy scalar / array read from an npz
-        return parse_list_string(value.tolist())
-    if isinstance(value, float):  # pandas NaN
-        return []
-    s = str(value)
-    if s in PANDAS_NA:
-        return []
-    if s[:1] == "[":
-        s = s[1:]
-    if s[-1:] == "]":
-        s = s[:-1]
-    return [item.strip() for item in _SPLIT_RE.split(s) if item.strip() not in ("", ",")]
 
 
 def parse_list_string_mer2024(value: object) -> list[str]:
@@ -74,7 +49,7 @@ def parse_clean(value: object) -> list[str]:
     s = value[1:] if value[:1] == "[" else value
     if s[-1:] == "]":
         s = s[:-1]
-    return [t.lower().strip() for item in _SPLIT_RE.split(s) if (t := item.strip())]
+    return [t.lower().strip() for item in LIST_SPLIT_RE.split(s) if (t := item.strip())]
 
 
 def clean_labels(labels: Iterable[str]) -> list[str]:

@@ -44,8 +44,8 @@ def canonical_label(name: str) -> str:
 
 def parse_list_string(text: str | None) -> list[str]:
     """A MER list-string such as ``['happy', "relieved"]`` read by the official OV-MER rule
-    (``affectllm.evaluation.parsing.parse_list_string``, the one parser), every label lower-cased for the builders.
+    (``affectllm.utils.list_strings.parse_list_string``, the one parser), every label lower-cased for the builders.
     ``None`` / empty text gives ``[]``."""
-    from affectllm.evaluation.parsing import parse_list_string as official
+    from affectllm.utils.list_strings import parse_list_string as official
 
     return [label.lower() for label in official(text)]

@@ -26,9 +26,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from affectllm.perception.reliability import LOWERING_FLAGS
 from affectllm.report import format_report
 from affectllm.report.grounded import EMOTIONS, canonical
+from affectllm.report.vocabulary import LOWERING_FLAGS
 from affectllm.utils.script_units import speech_units
 
 # GoEmotions label -> (how the words read, base class)

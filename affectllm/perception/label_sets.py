@@ -20,14 +20,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from affectllm.report.vocabulary import ADJECTIVE, FINE_LABELS, FINE_TO_BASE, base_of_label  # noqa: F401 - re-exported
+
 LABEL_MASS = 0.7  # cumulative probability mass the set covers: 0.5 -> 0.7 doubled OV-MER EW-L1 (bench/label_sets.py)
 LABEL_MAX = 4  # OV-MER references hold 3.4 labels on average
-# GoEmotions' label order (its emotions.txt), 27 emotions + neutral
-FINE_LABELS: tuple[str, ...] = (
-    "admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion", "curiosity", "desire",
-    "disappointment", "disapproval", "disgust", "embarrassment", "excitement", "fear", "gratitude", "grief", "joy",
-    "love", "nervousness", "optimism", "pride", "realization", "relief", "remorse", "sadness", "surprise", "neutral",
-)
 EKMAN_GROUPS: dict[str, tuple[str, ...]] = {
     "anger": ("anger", "annoyance", "disapproval"),
     "disgust": ("disgust",),
@@ -43,27 +39,6 @@ CLUE_GROUPS: dict[str, tuple[str, ...]] = {
     "happiness": ("joy", "amusement", "excitement", "gratitude", "optimism", "pride", "relief"),
     **{k: v for k, v in EKMAN_GROUPS.items() if k not in ("joy", "neutral")},
 }
-FINE_TO_BASE: dict[str, str] = {
-    # Demszky et al. (2020)'s Ekman grouping of GoEmotions, with relief as calm
-    "admiration": "happy", "amusement": "happy", "approval": "happy", "caring": "happy", "desire": "happy",
-    "excitement": "happy", "gratitude": "happy", "joy": "happy", "love": "happy", "optimism": "happy",
-    "pride": "happy", "relief": "calm",
-    "anger": "angry", "annoyance": "angry", "disapproval": "angry",
-    "disgust": "disgusted",
-    "fear": "fearful", "nervousness": "fearful",
-    "sadness": "sad", "disappointment": "sad", "embarrassment": "sad", "grief": "sad", "remorse": "sad",
-    "surprise": "surprised", "realization": "surprised", "confusion": "surprised", "curiosity": "surprised",
-    "neutral": "neutral",
-}
-ADJECTIVE: dict[str, str] = {
-    "admiration": "admiring", "amusement": "amused", "anger": "angry", "annoyance": "annoyed",
-    "approval": "approving", "caring": "caring", "confusion": "confused", "curiosity": "curious",
-    "desire": "eager", "disappointment": "disappointed", "disapproval": "disapproving", "disgust": "disgusted",
-    "embarrassment": "embarrassed", "excitement": "excited", "fear": "afraid", "gratitude": "grateful",
-    "grief": "grieving", "joy": "happy", "love": "loving", "nervousness": "nervous", "optimism": "optimistic",
-    "pride": "proud", "realization": "realizing", "relief": "relieved", "remorse": "guilty", "sadness": "sad",
-    "surprise": "surprised", "neutral": "neutral", "calm": "calm", "bored": "bored",
-}
 # prior(f | base) without a text expert: the class's prototype first, then its commonest shades
 PRIOR_SPLIT: dict[str, dict[str, float]] = {
     "happy": {"joy": 0.5, "excitement": 0.15, "amusement": 0.15, "gratitude": 0.1, "love": 0.1},
@@ -74,14 +49,6 @@ PRIOR_SPLIT: dict[str, dict[str, float]] = {
     "disgusted": {"disgust": 1.0}, "neutral": {"neutral": 1.0}, "calm": {"calm": 0.7, "relief": 0.3},
     "bored": {"bored": 1.0},
 }
-
-
-def base_of_label(name: str) -> str | None:
-    """The base class a label-set name (an adjective such as ``admiring``, or a GoEmotions name) belongs to, by
-    ``FINE_TO_BASE``; None for a name outside the fine vocabulary."""
-    name = str(name).strip().lower()
-    fine = next((f for f, adj in ADJECTIVE.items() if adj == name), name)
-    return FINE_TO_BASE.get(fine) or (fine if fine in PRIOR_SPLIT else None)
 
 
 def fine_distribution(base: dict[str, float], fine: dict[str, float] | None = None,

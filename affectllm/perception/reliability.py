@@ -42,6 +42,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from affectllm.report.vocabulary import LOWERING_FLAGS  # noqa: F401 - the flags written here
+
 PRIORS = {"voice": 1.0, "face": 1.0, "text": 1.0, "lexicon": 0.5}
 MODALITIES = ("face", "voice", "text")
 FACE_MIN_SIZE = 0.12  # face height / frame height from which the expression models see enough pixels
@@ -51,7 +53,6 @@ VOICE_IN_DOMAIN = 1.3  # domain_distance up to which a clip counts as acted-corp
 TEXT_MIN_WORDS = 4
 TEXT_MIN_LANGUAGE_P = 0.8
 FLAG_BELOW = 0.8  # a factor under this is flagged as lowering the weight
-LOWERING_FLAGS = ("too few", "low", "small", "short", "out of domain", "partial", "weak")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 
 

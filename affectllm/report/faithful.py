@@ -185,8 +185,8 @@ FIGURE_TOLERANCE = 0.006  # a figure rounded to 2 decimals
 
 def _emotion_base(word: str) -> str | None:
     """The base class an emotion word names (angry, anger, annoyed -> angry; joy, admiring -> happy), else None."""
-    from affectllm.perception.label_sets import base_of_label
     from affectllm.report.grounded import ALIASES, EMOTIONS
+    from affectllm.report.vocabulary import base_of_label
 
     w = word.lower()
     w = {"disgust": "disgusted", "fear": "fearful", "surprise": "surprised"}.get(w, ALIASES.get(w, w))
