@@ -28,7 +28,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-CITES = {"face": ("face",), "voice": ("voice", "prosody"), "text": ('"', "words", "text expert")}
 CONFLICT = ("disagree", "another way", "conflict", "Against the")
 
 
@@ -57,12 +56,11 @@ def old_template(p) -> str:
 
 
 def measure(texts: list[str], evidences: list[dict]) -> dict:
-    from affectllm.instruct.reasoning import conflict
+    from affectllm.instruct.reasoning import conflict, uncited_channels
 
     cited, conflicts, stated = 0, 0, 0
     for t, ev in zip(texts, evidences):
-        sources = (ev.get("fused") or {}).get("sources") or []
-        cited += all(any(k in t for k in CITES[m]) for m in sources)
+        cited += not uncited_channels(t, ev)
         if conflict(ev):
             conflicts += 1
             stated += any(k in t for k in CONFLICT)

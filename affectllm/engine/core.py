@@ -106,15 +106,23 @@ class Engine:
         The explanation is composed from the evidence (``instruct.reasoning.explain``: every channel that
         measured, conflicts, what was missing, concluding with the report's labels) when the answer has none (a
         free-form answer) or when the model's own fails the faithfulness check (a quote not in the transcript, a
-        figure no expert measured, a loop): a report never carries an unfaithful explanation. The model's
+        figure no expert measured, a loop) or leaves out a channel that measured something
+        (``reasoning.uncited_channels``): a report never carries an unfaithful or one-sided explanation. The model's
         answer stays in ``raw``, ``explanation_source`` says which explanation it is, and
         ``explanation_replaced`` why the model's own was replaced."""
         report = parse_report(decoded.text, perception=perception)  # transcript, evidence, faithfulness check
-        if perception is not None and (not report.explanation or not report.faithful):
-            from affectllm.instruct.reasoning import explain
+        if perception is None:
+            return report
+        from affectllm.instruct.reasoning import CHANNEL_NAME, explain, uncited_channels
+
+        problems = list(report.faithfulness_problems)
+        if report.explanation:
+            problems += [f"does not cite the {CHANNEL_NAME[m]}, which its expert measured"
+                         for m in uncited_channels(report.explanation, perception.evidence())]
+        if not report.explanation or problems:
             from affectllm.report.faithful import Grounding, mark_faithfulness
 
-            report.explanation_replaced = list(report.faithfulness_problems) if report.explanation else []
+            report.explanation_replaced = problems if report.explanation else []
             report.explanation = explain(perception, report.labels or None)
             report.explanation_source = "composed"
             mark_faithfulness(report, Grounding.from_perception(perception))

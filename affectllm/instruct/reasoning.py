@@ -152,6 +152,18 @@ def _firm(evidence: dict[str, Any]) -> tuple[list[Reading], Reading | None]:
     return firm, None
 
 
+# what names a channel in an explanation (the face; the voice or its prosody; the words: a quotation, "words",
+# "text expert"); ``bench/explanations.py`` and the engine's acceptance of a model explanation use this one rule
+CHANNEL_CITES = {"face": ("face",), "voice": ("voice", "prosody"), "text": ('"', "words", "text expert")}
+
+
+def uncited_channels(explanation: str, evidence: dict[str, Any]) -> list[str]:
+    """The channels the fusion used (``evidence.fused.sources``) that ``explanation`` never names."""
+    text = explanation.lower()
+    sources = (evidence.get("fused") or {}).get("sources") or []
+    return [m for m in sources if not any(k in text for k in CHANNEL_CITES.get(m, (m,)))]
+
+
 def conflict(evidence: dict[str, Any]) -> bool:
     """True when two channels firmly read different emotions (the bench counts these clips)."""
     firm, _ = _firm(evidence)

@@ -206,10 +206,11 @@ def cited_figures(explanation: str, figures: list[tuple[str, float]]) -> list[st
         window = re.split(r"[;,:.()\[\]]", window)[-1]
         prev = m.end()
         before = _WORD_RE.findall(window)[-4:]
-        named = [b for w in reversed(before) if (b := _emotion_base(w))][:1]
+        named = [(w, b) for w in reversed(before) if (b := _emotion_base(w))][:1]
         if named:
-            ok = any(b == named[0] and abs(v - value) <= FIGURE_TOLERANCE for b, v in measured)
-            what = f"{before[-1] if before else ''} {m.group(1)}".strip()
+            ok = any(b == named[0][1] and abs(v - value) <= FIGURE_TOLERANCE for b, v in measured)
+            what = f"{named[0][0]} {m.group(1)}"
+            named = [named[0][1]]
         else:
             ok = any(abs(v - value) <= FIGURE_TOLERANCE for _, v in figures)
             what = m.group(1)

@@ -177,9 +177,13 @@ def test_a_free_form_answer_gets_an_explanation_composed_from_the_evidence(shipp
     assert f'"{said}"' in free.explanation  # the words, quoted
     assert re.search(r"\bfear\b[^.]{0,20}\(?0\.\d\d", free.explanation)  # and the expert's reading of them, cited
     assert free.labels[0] in free.explanation and free.faithful, free.faithfulness_problems
-    own = Engine.to_report(Decoded("Labels: sad\nExplanation: She sounds low.", [], 0, "stop"), p)
-    assert own.explanation == "She sounds low." and own.explanation_source == "answer"
+    own = Engine.to_report(Decoded("Labels: sad\nExplanation: Her words sound low.", [], 0, "stop"), p)
+    assert own.explanation == "Her words sound low." and own.explanation_source == "answer"
     assert own.explanation_replaced == []
+    # an explanation that leaves out a channel that measured something (here the words) is replaced
+    blind = Engine.to_report(Decoded("Labels: sad\nExplanation: She sounds low.", [], 0, "stop"), p)
+    assert blind.explanation_source == "composed" and f'"{said}"' in blind.explanation
+    assert blind.explanation_replaced == ["does not cite the words, which its expert measured"]
 
 
 def test_a_model_explanation_citing_unmeasured_figures_is_replaced_and_the_reason_kept(shipped):
