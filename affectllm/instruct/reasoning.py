@@ -392,7 +392,7 @@ def _conclusion(labels: list[str], key: str, nothing: bool) -> str:
     names = _join(labels)
     return _pick(key, "end", [f"Together this suggests the person feels {names}.",
                               f"Taken together, the person seems {names}.",
-                              f"All in all, {names} fits best.", f"So the best reading is {names}.",
+                              f"All in all, {names} {'fit' if len(labels) > 1 else 'fits'} best.", f"So the best reading is {names}.",
                               f"Weighing it all, the person comes across as {names}."])
 
 
