@@ -31,6 +31,22 @@ INTRO = ("### AffectLLM\nUpload a video, audio clip or image and ask about the e
          "The answer streams in; the labels and the evidence the model read appear on the right.")
 
 
+def evidence_check(answer: str, report: Any | None) -> str:
+    """What the page appends to a free-form answer about a clip that the evidence does not support: the
+    problems (a figure no expert measured, a quote nobody said) and the explanation composed from the evidence;
+    "" when the answer passes the faithfulness check or there is no report."""
+    from affectllm.report.faithful import Grounding, check_faithfulness
+
+    if report is None or not report.evidence or not answer.strip():
+        return ""
+    problems = check_faithfulness(answer, Grounding.from_report(report))
+    if not problems:
+        return ""
+    composed = report.explanation if report.explanation_source == "composed" else ""
+    return ("\n\n---\n*Checked against the evidence: " + "; ".join(problems) + "."
+            + (f" What the experts measured:* {composed}" if composed else "*"))
+
+
 def labels_html(report: Any | None) -> str:
     """The report's labels as chips, with valence/arousal when the model gave them."""
     if report is None:
@@ -137,6 +153,7 @@ def build_demo(model, processor, experts=None, max_new_tokens: int = MAX_NEW_TOK
             yield history, ready, media, labels_html(None), "", None, None, None
             return
         report, p = result.report, result.perception
+        history[-1]["content"] += evidence_check(result.text, report)
         yield (history, ready, media, labels_html(report), evidence_markdown(report, p),
                face_figure(report.evidence.get("face") or {}),
                prosody_figure(getattr(p, "audio", None), report.evidence.get("voice") or {}), report.to_dict())
@@ -180,5 +197,6 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, share: bo
         css=CSS, footer_links=[], quiet=True, show_error=True)
 
 
-__all__ = ["EXPRESSION_COLOURS", "build_demo", "conversation_turns", "evidence_markdown", "labels_html", "launch",
+__all__ = ["EXPRESSION_COLOURS", "build_demo", "conversation_turns", "evidence_check", "evidence_markdown",
+           "labels_html", "launch",
            "text_turns"]

@@ -60,3 +60,17 @@ def test_prosody_figure_pitch_of_a_tone():
     assert x[voiced].min() > 0.4  # no pitch in the leading silence
     assert "high pitch" in pitch_ax.get_title()
     assert prosody_figure(None, {}) is None
+
+
+def test_an_answer_the_evidence_does_not_support_gets_the_check_and_the_composed_explanation():
+    from affectllm.report import EmotionReport
+    from affectllm.web.app import evidence_check
+
+    report = EmotionReport(labels=["happy"], explanation="The face looks happy (happy 1.00).",
+                           explanation_source="composed",
+                           evidence={"face": {"mean_probs": {"happy": 1.0}}, "voice": {"probs": {"angry": 0.86}}})
+    assert evidence_check("She is happy: the face reads happy 1.00.", report) == ""
+    note = evidence_check("She feels disappointed; the face is sad 0.40.", report)
+    assert 'cites "sad 0.40", a figure no expert measured' in note
+    assert note.endswith("What the experts measured:* The face looks happy (happy 1.00).")
+    assert evidence_check("anything", None) == ""
