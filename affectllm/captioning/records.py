@@ -20,7 +20,7 @@ from collections import Counter
 from typing import Any
 
 RECORD_KEYS = ("id", "source", "status", "labels", "explanation", "valence", "arousal", "transcript", "language",
-               "translation", "faithful", "faithfulness_problems", "evidence", "segments", "model", "error", "subtitle", "raw", "name_encoding", "timing")
+               "translation", "faithful", "faithfulness_problems", "explanation_source", "explanation_replaced", "evidence", "segments", "model", "error", "subtitle", "raw", "name_encoding", "timing")
 TIMING_KEYS = ("timing",)
 ESCAPED_BYTES = "utf-8; undecodable bytes as \\xNN, backslashes doubled"  # the name_encoding of escaped names
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -62,7 +62,8 @@ def segment_entry(start: float, end: float, kind: str, report: Any | None, error
                      arousal=report.arousal, transcript=report.transcript, language=report.language,
                      translation=report.translation, faithful=report.faithful,
                      faithfulness_problems=list(report.faithfulness_problems), evidence=report.evidence,
-                     raw=report.raw)
+                     explanation_source=report.explanation_source,
+                     explanation_replaced=list(report.explanation_replaced), raw=report.raw)
     else:
         entry["error"] = error
     return entry
@@ -81,8 +82,8 @@ def fill_record(rec: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str,
     if len(entries) == 1:
         e = ok[0]
         for k in ("labels", "explanation", "valence", "arousal", "transcript", "language", "translation",
-                  "faithful", "faithfulness_problems", "evidence", "raw"):
-            rec[k] = e[k]
+                  "faithful", "faithfulness_problems", "explanation_source", "explanation_replaced", "evidence", "raw"):
+            rec[k] = e.get(k)
         rec["segments"] = []
         return rec
     weights = [max(e["end"] - e["start"], 1e-3) for e in ok]
@@ -99,6 +100,10 @@ def fill_record(rec: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str,
     rec["faithful"] = all(e.get("faithful") is not False for e in ok)  # every segment's explanation checked
     rec["faithfulness_problems"] = [f"[{e['start']:.1f}-{e['end']:.1f} s] {x}" for e in ok
                                     for x in e.get("faithfulness_problems") or []]
+    sources = {e.get("explanation_source") for e in ok} - {None}
+    rec["explanation_source"] = "composed" if "composed" in sources else (sources.pop() if sources else None)
+    rec["explanation_replaced"] = [f"[{e['start']:.1f}-{e['end']:.1f} s] {x}" for e in ok
+                                   for x in e.get("explanation_replaced") or []]
     rec["evidence"] = pool_evidence([e["evidence"] for e in ok], weights)
     rec["raw"] = ""
     rec["segments"] = entries
