@@ -16,6 +16,11 @@ import pytest  # noqa: E402
 from affectllm.paths import shared_dir  # noqa: E402
 
 
+def pytest_configure(config):
+    # the cache home the session started with: tests/test_home_is_restored.py checks that no fixture leaked its own
+    config.affectllm_session_home = os.environ.get("AFFECTLLM_HOME")
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
     """The ../shared fixtures folder; tests that need it skip with a reason when it is absent."""

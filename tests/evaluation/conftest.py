@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 
-@pytest.fixture(scope="package", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def _private_home(tmp_path_factory: pytest.TempPathFactory):
-    # package scope: undone after the last evaluation test (a session-scoped home leaked into every later
-    # test, so tests/test_default_chat.py found no prepared SmolLM2 and skipped)
+    # module scope: undone after each evaluation module. ("package" scope acts as session scope in a folder
+    # without __init__.py: the home leaked into every later test, so tests/test_default_chat.py found no
+    # prepared SmolLM2 and skipped; tests/test_home_is_restored.py guards against that)
     mp = pytest.MonkeyPatch()
     mp.setenv("AFFECTLLM_HOME", str(tmp_path_factory.mktemp("affectllm_home")))
     mp.delenv("AFFECTLLM_WHEEL_DIR", raising=False)
