@@ -3,9 +3,12 @@
     .venv/bin/python bench/caption_latency.py [--threads 2] [--dtype auto] [--quantization none|dynamic-int8]
         [--max-new-tokens 256]
 
-Two child processes run in turn on the same clip (each its own peak RSS) and are printed side by side:
-``baseline`` (float32, ``model.generate`` greedy: the path before the engine) and ``engine`` (the engine's
-decoder, ``--dtype``, ``--quantization``); ``--mode baseline|engine`` runs one of them alone.
+Four child processes run in turn on the same clip (each its own peak RSS) and are printed side by side:
+``baseline`` (float32, ``model.generate`` greedy: the path before the engine); ``engine-plain`` (the engine's
+decoder token by token, ``draft_tokens=0``); ``engine`` (what a user gets: prompt-lookup drafts, ``--dtype``,
+``--quantization``); ``engine-evidence`` (``explanation="evidence"``: the model writes labels, valence and
+arousal, the explanation is composed from the evidence). ``--mode`` runs one of them alone. Per-token speed
+of the LLM stage is printed for each (prefill included).
 
 The clip is made in a temporary folder from the shared fixtures: the RAVDESS video's frames looped to 10 s
 (1280x720, 29.97 fps) with the first 10 s of jfk.flac as its audio track. Stages are timed inside the real
@@ -30,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+MODES = ("baseline", "engine-plain", "engine", "engine-evidence")
 STAGES = ("decode", "faces", "expression", "whisper", "prosody", "projector+llm")
 
 
@@ -103,7 +107,7 @@ def main() -> None:
     ap.add_argument("--dtype", default="auto", help="LLM dtype: auto (float32 on CPU), bfloat16 ...")
     ap.add_argument("--quantization", default="none", help="engine only: none or dynamic-int8 (CPU)")
     ap.add_argument("--max-new-tokens", type=int, default=256)
-    ap.add_argument("--mode", choices=("both", "baseline", "engine"), default="both")
+    ap.add_argument("--mode", choices=("both", *MODES), default="both")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
     if args.mode == "both":
@@ -143,6 +147,12 @@ def main() -> None:
     tokens: list[int] = []
 
     def generate(m, p, perceptions, **kw):
+        if args.mode == "engine-plain":
+            kw["draft_tokens"] = 0
+        if args.mode == "engine-evidence":
+            kw["explanation"] = "evidence"
+        if args.mode == "baseline":
+            kw.pop("explanation", None)
         reports = (baseline_reports(engine, perceptions, **kw) if args.mode == "baseline"
                    else engine.report(perceptions, **kw))
         tokens.append(sum(len(p.tokenizer(r.raw, add_special_tokens=False)["input_ids"]) for r in reports))
@@ -198,23 +208,23 @@ def compare(args) -> None:
     import subprocess
 
     figures = {}
-    for mode in ("baseline", "engine"):
+    for mode in MODES:
         out = Path(tempfile.mkdtemp(prefix="affectllm-latency-")) / f"{mode}.json"
         cmd = [sys.executable, __file__, "--mode", mode, "--threads", str(args.threads), "--dtype", args.dtype,
                "--quantization", args.quantization, "--max-new-tokens", str(args.max_new_tokens), "--json", str(out)]
         print(f"--- {mode}: {' '.join(cmd[1:])}", flush=True)
         subprocess.run(cmd, check=True)
         figures[mode] = json.loads(out.read_text())
-    b, e = figures["baseline"], figures["engine"]
-    print(f"\n{'':>14}  {'baseline':>10}  {'engine':>10}")
+    cols = [figures[m] for m in MODES]
+    print("\n" + f"{'':>16}" + "".join(f"{m:>17}" for m in MODES))
     for s in STAGES:
-        print(f"{s:>14}: {b['stages_s'][s]:10.3f}  {e['stages_s'][s]:10.3f}")
+        print(f"{s:>16}" + "".join(f"{c['stages_s'][s]:17.3f}" for c in cols))
     for k in ("total_s", "peak_rss_gb", "generated_tokens"):
-        print(f"{k:>14}: {b[k]!s:>10}  {e[k]!s:>10}")
-    print(f"{'dtype':>14}: {b['dtype']:>10}  {e['dtype']:>10}")
-    print(f"engine / baseline total: {e['total_s'] / b['total_s']:.2f}; LLM stage "
-          f"{e['stages_s']['projector+llm'] / max(b['stages_s']['projector+llm'], 1e-9):.2f} "
-          f"(targets: total <= 5 s, peak RSS <= 3 GB; load average {os.getloadavg()})")
+        print(f"{k:>16}" + "".join(f"{c[k]!s:>17}" for c in cols))
+    print(f"{'LLM ms / token':>16}" + "".join(
+        f"{1000 * c['stages_s']['projector+llm'] / max(c['generated_tokens'] or 1, 1):17.1f}" for c in cols))
+    print(f"{'dtype':>16}" + "".join(f"{c['dtype']:>17}" for c in cols))
+    print(f"(targets: total <= 5 s, peak RSS <= 3 GB; load average {os.getloadavg()})")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
 

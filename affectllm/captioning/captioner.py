@@ -82,13 +82,19 @@ class Captioner:
     def __init__(self, model: Any, processor: Any, experts: Any = None,
                  segment_seconds: float = DEFAULT_SEGMENT_SECONDS, prompt: str | None = None,
                  max_new_tokens: int = MAX_NEW_TOKENS, batch_size: int = 1, use_vad: bool = True,
-                 generate: Callable[..., list[Any]] | None = None, prefetch: bool = True) -> None:
+                 generate: Callable[..., list[Any]] | None = None, prefetch: bool = True,
+                 explanation: str = "model") -> None:
         from affectllm.engine import Engine
 
         if segment_seconds <= 0:
             raise ValueError(f"segment_seconds must be positive, got {segment_seconds}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        from affectllm.engine.core import EXPLANATIONS
+
+        if explanation not in EXPLANATIONS:
+            raise ValueError(f"explanation={explanation!r}: choose one of {', '.join(EXPLANATIONS)}")
+        self.explanation = explanation
         self.model, self.processor = model, processor
         self.engine = Engine.for_model(model, processor, experts=experts)
         self.experts = self.engine.experts
@@ -193,7 +199,8 @@ class Captioner:
         t0 = time.perf_counter()
         try:
             reports = self._generate(self.model, self.processor, [u.perception for _, u in batch],
-                                     prompt=self.prompt, max_new_tokens=self.max_new_tokens)
+                                     prompt=self.prompt, max_new_tokens=self.max_new_tokens,
+                                     explanation=self.explanation)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as e:  # noqa: BLE001

@@ -81,7 +81,8 @@ def caption_with_ray(todo: list[CaptionInput], opts: Any) -> Iterator[dict[str, 
         rows = [{"id": x.id, "path": x.path, "subtitle": x.subtitle or ""} for x in todo]
         ds = ray.data.from_items(rows)
         options = {"segment_seconds": opts.segment_seconds, "prompt": opts.prompt,
-                   "max_new_tokens": opts.max_new_tokens, "batch_size": opts.batch_size}
+                   "max_new_tokens": opts.max_new_tokens, "batch_size": opts.batch_size,
+                   "explanation": opts.explanation}
         ds = ds.map_batches(
             CaptionActor,
             fn_constructor_kwargs={"model": opts.model, "adapter": opts.adapter, "device": opts.device,

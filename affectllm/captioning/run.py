@@ -34,6 +34,7 @@ class CaptionOptions:
     backend: str = "local"
     prompt: str | None = None
     max_new_tokens: int = MAX_NEW_TOKENS
+    explanation: str = "model"  # ``Engine.report``'s: the model writes it, or "evidence" composes it (faster)
     device: str = "auto"
     dtype: str = "auto"
     progress: bool = True
@@ -49,6 +50,10 @@ def run_caption(opts: CaptionOptions, model_and_processor: tuple[Any, Any] | Non
     """Caption ``opts.paths`` into ``opts.out`` (stdout when None); returns the run's counts."""
     if opts.backend not in ("local", "ray"):
         raise ValueError(f"--backend {opts.backend!r}: choose local or ray")
+    from affectllm.engine.core import EXPLANATIONS
+
+    if opts.explanation not in EXPLANATIONS:  # before any model is loaded
+        raise ValueError(f"--explanation {opts.explanation!r}: choose one of {', '.join(EXPLANATIONS)}")
     collected = collect_inputs(opts.paths)
     if collected.ignored:
         shown = ", ".join(collected.ignored[:3]) + (" ..." if len(collected.ignored) > 3 else "")
@@ -83,5 +88,6 @@ def _records(opts: CaptionOptions, todo: list, shard, model_and_processor, exper
     model, processor = model_and_processor or load_model(opts.model, opts.adapter, device, opts.dtype,
                                                               quantization=opts.quantization)
     captioner = Captioner(model, processor, experts=experts, segment_seconds=opts.segment_seconds,
-                          prompt=opts.prompt, max_new_tokens=opts.max_new_tokens, batch_size=opts.batch_size)
+                          prompt=opts.prompt, max_new_tokens=opts.max_new_tokens, batch_size=opts.batch_size,
+                          explanation=opts.explanation)
     yield from captioner.caption(todo)

@@ -53,6 +53,10 @@ def register(app: typer.Typer) -> None:
         ray_cpus_per_worker: Annotated[float, typer.Option(help="CPUs Ray reserves for each actor.")] = 1.0,
         prompt: Annotated[str | None, typer.Option(help="The question asked for every input.")] = None,
         max_new_tokens: Annotated[int, typer.Option(help="Longest generated report, in tokens.")] = MAX_NEW_TOKENS,
+        explanation: Annotated[str, typer.Option(
+            help="Who writes each explanation: model (the language model; replaced by the composed one when it "
+                 "fails the faithfulness checks), or evidence (the model writes labels, valence and arousal, and "
+                 "the explanation is composed from the experts' evidence: several times faster).")] = "model",
         device: DeviceOpt = "auto",
         dtype: DtypeOpt = "auto",
         quantization: QuantizationOpt = "auto",
@@ -64,7 +68,7 @@ def register(app: typer.Typer) -> None:
         opts = CaptionOptions(paths=list(paths), out=out, model=model, adapter=adapter,
                               segment_seconds=segment_seconds, batch_size=batch_size, resume=resume,
                               num_shards=num_shards, shard_index=shard_index, backend=backend, prompt=prompt,
-                              max_new_tokens=max_new_tokens, device=device, dtype=dtype, progress=progress,
+                              max_new_tokens=max_new_tokens, explanation=explanation, device=device, dtype=dtype, progress=progress,
                               ray_workers=ray_workers, ray_gpus_per_worker=ray_gpus_per_worker,
                               ray_cpus_per_worker=ray_cpus_per_worker, quantization=quantization_arg(quantization))
         try:

@@ -156,9 +156,20 @@ class Engine:
     def report(self, perceptions: list[Perception], prompt: str | None = None,
                history: list[dict[str, str]] | None = None, settings: GenerationSettings | None = None,
                on_text: Callable[[int, str], None] | None = None, cancelled: Callable[[], bool] | None = None,
-               **overrides: Any) -> list[EmotionReport]:
-        """One report per perception (batched); ``history``: earlier text turns before each user turn."""
+               explanation: str = "model", **overrides: Any) -> list[EmotionReport]:
+        """One report per perception (batched); ``history``: earlier text turns before each user turn.
+
+        ``explanation``: ``"model"`` (default) — the language model writes it (replaced by the composed one when
+        it fails the checks, see ``to_report``); ``"evidence"`` — the model stops after labels, valence and
+        arousal and the explanation is composed from the evidence (``instruct.reasoning.explain``): the same
+        report fields in a fraction of the generated tokens, for batch captioning where speed matters."""
+        if explanation not in EXPLANATIONS:
+            raise ValueError(f"explanation={explanation!r}: choose one of {', '.join(EXPLANATIONS)}")
         s = self.grounded(self.settings(settings, **overrides), perceptions, anchor=prompt is None and not history)
+        if explanation == "evidence":
+            from dataclasses import replace
+
+            s = replace(s, stop_strings=(*s.stop_strings, EXPLANATION_FIELD))
         convs = [list(history or []) + self.renderer.single_turn(p, prompt) for p in perceptions]
         decoded = self.generate(convs, s, on_text=on_text, cancelled=cancelled)
         return [self.to_report(d, p) for d, p in zip(decoded, perceptions, strict=True)]
@@ -185,6 +196,10 @@ class Engine:
         """Perceive one input (a path or arrays; ``text`` is a subtitle or the only input) and report on it."""
         p = self.perceive(video=video, audio=audio, image=image, subtitle=text)
         return self.report([p], prompt=prompt, **overrides)[0]
+
+
+EXPLANATIONS = ("model", "evidence")  # who writes a report's explanation (``Engine.report``)
+EXPLANATION_FIELD = "Explanation:"  # the report field that ``explanation="evidence"`` stops generation at
 
 
 def fused_prefix(p: Perception | None) -> str:

@@ -13,6 +13,10 @@ string (the caller's plus the generation config's ``stop_strings``; the text is 
 repetition guard sees its tail repeat, or at ``max_new_tokens``; finished rows are padded like ``generate``.
 Streaming: ``on_text(row, piece)`` receives text as it becomes final (never a piece a stop string would cut,
 never half a UTF-8 character); the pieces of a row join to exactly its ``Decoded.text``.
+
+A single greedy row (a caption, a chat turn: the latency a user waits for) decodes with prompt-lookup drafts
+(``engine/lookup.py``, ``GenerationSettings.draft_tokens``): reports copy their cues and quotes, so several
+tokens are often confirmed by one forward pass. Batches and sampling go token by token.
 """
 
 from __future__ import annotations
@@ -88,6 +92,7 @@ class GenerationSettings:
         p = self.answer_prefix
         return p if isinstance(p, str) else (p[row] if row < len(p) else "")
     repetition_guard: RepetitionGuard | None = field(default_factory=RepetitionGuard)
+    draft_tokens: int = 4  # prompt-lookup guesses checked per forward pass (one row, greedy); 0: token by token
 
     def to_dict(self) -> dict[str, Any]:
         """The settings that change an answer (for cache keys and run records)."""
@@ -108,6 +113,8 @@ class Decoded:
     token_ids: list[int]  # generated ids up to and including the one that ended the row
     prompt_tokens: int
     finish_reason: str  # "stop" (EOS or stop string) | "length" | "repetition"
+    drafted: int = 0  # prompt-lookup guesses fed to the model (single-row greedy decoding)
+    accepted: int = 0  # of them, those the model's own choice confirmed
 
 
 def _ids(value: Any) -> list[int]:
@@ -152,6 +159,99 @@ def _sample(logits: torch.Tensor, s: GenerationSettings, generator: torch.Genera
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
+class _Rows:
+    """The answers being built, one per batch row: tokens, text, stop strings, the repetition guard, streaming."""
+
+    def __init__(self, tokenizer: Any, s: GenerationSettings, eos: list[int], stops: list[str],
+                 on_text: Callable[[int, str], None] | None, n_rows: int) -> None:
+        self.tokenizer, self.s, self.eos, self.stops, self.on_text = tokenizer, s, eos, stops, on_text
+        self.watch_text = bool(stops) or on_text is not None
+        self.ids: list[list[int]] = [[] for _ in range(n_rows)]
+        self.texts = [""] * n_rows
+        self.emitted = [0] * n_rows
+        self.reasons = ["length"] * n_rows
+        self.alive = [True] * n_rows
+        if on_text is not None:
+            for i in range(n_rows):
+                if s.prefix(i):
+                    on_text(i, s.prefix(i))
+
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+    def take(self, i: int, tok: int) -> bool:
+        """Append ``tok`` to row ``i``; False when that ended the row (EOS, stop string, loop)."""
+        row = self.ids[i]
+        row.append(tok)
+        if tok in self.eos:
+            self.reasons[i], self.alive[i] = "stop", False
+            return False
+        if self.watch_text:
+            text = self._decode(row)
+            cut = min((text.find(x) for x in self.stops if x in text), default=-1)
+            if cut >= 0:
+                text, self.reasons[i], self.alive[i] = text[:cut], "stop", False
+            self.texts[i] = text
+            if self.on_text is not None:
+                ready = len(text) if cut >= 0 else len(text) - _hold_back(text, self.stops)
+                if ready > self.emitted[i]:
+                    self.on_text(i, text[self.emitted[i]:ready])
+                    self.emitted[i] = ready
+        guard = self.s.repetition_guard
+        extra = guard.repeated_tail(row) if self.alive[i] and guard is not None else 0
+        if extra:  # keep one copy of the loop (a streamed row has already shown the copies)
+            self.reasons[i], self.alive[i] = "repetition", False
+            del row[-extra:]
+            self.texts[i] = _end_loop(self._decode(row))
+        return self.alive[i]
+
+    def results(self, prompt_tokens: list[int], drafted: int = 0, accepted: int = 0) -> list[Decoded]:
+        out = []
+        for i, row in enumerate(self.ids):
+            ids = row[:-1] if row and row[-1] in self.eos else row  # the EOS id is no text
+            text = self.texts[i] if self.watch_text or self.reasons[i] == "repetition" else self._decode(ids)
+            if self.on_text is not None and len(text) > self.emitted[i]:
+                self.on_text(i, text[self.emitted[i]:])
+            out.append(Decoded(self.s.prefix(i) + text, row, prompt_tokens[i], self.reasons[i], drafted, accepted))
+        return out
+
+
+class _Scorer:
+    """Step logits -> the next token: suppressed tokens, min_new_tokens, the caller's processors, argmax or
+    sampling. Keeps ``seq`` ([B, L + generated]) for processors that read the text so far."""
+
+    def __init__(self, s: GenerationSettings, input_ids: torch.Tensor, eos: list[int], suppress: list[int]) -> None:
+        dev = input_ids.device
+        self.s, self.seq = s, input_ids
+        self.eos_t = torch.tensor(eos, dtype=torch.long, device=dev)
+        self.sup_t = torch.tensor(suppress, dtype=torch.long, device=dev)
+        self.generator = None
+        if s.do_sample and s.seed is not None:
+            self.generator = torch.Generator(device=dev).manual_seed(int(s.seed))
+
+    def choose(self, logits: torch.Tensor, step: int) -> torch.Tensor:
+        """[B, V] logits of step ``step`` -> [B] token ids."""
+        logits = logits.float()
+        if self.sup_t.numel():
+            logits[:, self.sup_t] = -float("inf")
+        if step < self.s.min_new_tokens and self.eos_t.numel():
+            logits[:, self.eos_t] = -float("inf")
+        for proc in self.s.logits_processors:
+            logits = proc(self.seq, logits)
+        return _sample(logits, self.s, self.generator) if self.s.do_sample else logits.argmax(-1)
+
+    def append(self, nxt: torch.Tensor) -> None:
+        if self.s.logits_processors:
+            self.seq = torch.cat([self.seq, nxt[:, None]], dim=1)  # [B, L + step + 1]
+
+
+def _croppable(cache: Any) -> bool:
+    """Whether rejected draft positions can be cut off the cache (plain full-attention layers only: a sliding
+    window layer past its window cannot roll back)."""
+    layers = getattr(cache, "layers", None)
+    return bool(layers) and all(type(layer).__name__ == "DynamicLayer" for layer in layers) and hasattr(cache, "crop")
+
+
 @torch.inference_mode()
 def decode(model: Any, tokenizer: Any, batch: dict[str, Any], settings: GenerationSettings | None = None,
            on_text: Callable[[int, str], None] | None = None,
@@ -166,85 +266,76 @@ def decode(model: Any, tokenizer: Any, batch: dict[str, Any], settings: Generati
     if isinstance(getattr(gen, "stop_strings", None), str):
         stops = [x for x in (*s.stop_strings, gen.stop_strings) if x]
     input_ids = batch["input_ids"]  # [B, L]
-    dev = input_ids.device
     n_rows = input_ids.shape[0]
     mask = batch.get("attention_mask")
     if mask is None:
         mask = torch.ones_like(input_ids)
     prompt_tokens = [int(x) for x in mask.sum(-1).tolist()]
-    eos_t = torch.tensor(eos, dtype=torch.long, device=dev)
-    sup_t = torch.tensor(suppress, dtype=torch.long, device=dev)
-    generator = None
-    if s.do_sample and s.seed is not None:
-        generator = torch.Generator(device=dev).manual_seed(int(s.seed))
-    watch_text = bool(stops) or on_text is not None
-
-    rows: list[list[int]] = [[] for _ in range(n_rows)]
-    texts = [""] * n_rows
-    emitted = [0] * n_rows
-    reasons = ["length"] * n_rows
-    if on_text is not None:
-        for i in range(n_rows):
-            if s.prefix(i):
-                on_text(i, s.prefix(i))
-    seq = input_ids
-    unfinished = torch.ones(n_rows, dtype=torch.bool, device=dev)  # [B]
+    rows = _Rows(tokenizer, s, eos, stops, on_text, n_rows)
+    scorer = _Scorer(s, input_ids, eos, suppress)
     out = model(**batch, use_cache=True, logits_to_keep=1)  # prefill: LM head on the last position only
     cache = out.cache
+    if n_rows == 1 and s.draft_tokens > 0 and not s.do_sample and s.max_new_tokens > 0 and _croppable(cache):
+        return _decode_with_drafts(model, batch, s, rows, scorer, out, mask, prompt_tokens, cancelled)
+    unfinished = torch.ones(n_rows, dtype=torch.bool, device=input_ids.device)  # [B]
     for step in range(s.max_new_tokens):
         if cancelled is not None and cancelled():
             raise GenerationCancelled()
-        logits = out.logits[:, -1, :].float()  # [B, V]
-        if sup_t.numel():
-            logits[:, sup_t] = -float("inf")
-        if step < s.min_new_tokens and eos_t.numel():
-            logits[:, eos_t] = -float("inf")
-        for proc in s.logits_processors:
-            logits = proc(seq, logits)
-        nxt = _sample(logits, s, generator) if s.do_sample else logits.argmax(-1)  # [B]
+        nxt = scorer.choose(out.logits[:, -1, :], step)  # [B]
         nxt = torch.where(unfinished, nxt, torch.full_like(nxt, pad))
-        if s.logits_processors:
-            seq = torch.cat([seq, nxt[:, None]], dim=1)  # [B, L + step + 1]
-        alive = unfinished.tolist()
+        scorer.append(nxt)
         for i, tok in enumerate(nxt.tolist()):
-            if not alive[i]:
-                continue
-            rows[i].append(tok)
-            if tok in eos:
-                reasons[i] = "stop"
+            if rows.alive[i] and not rows.take(i, tok):
                 unfinished[i] = False
-                continue
-            if watch_text:
-                text = tokenizer.decode(rows[i], skip_special_tokens=True, clean_up_tokenization_spaces=False)
-                cut = min((text.find(x) for x in stops if x in text), default=-1)
-                if cut >= 0:
-                    text, reasons[i] = text[:cut], "stop"
-                    unfinished[i] = False
-                texts[i] = text
-                if on_text is not None:
-                    ready = len(text) if cut >= 0 else len(text) - _hold_back(text, stops)
-                    if ready > emitted[i]:
-                        on_text(i, text[emitted[i]:ready])
-                        emitted[i] = ready
-            extra = (s.repetition_guard.repeated_tail(rows[i])
-                     if unfinished[i] and s.repetition_guard is not None else 0)
-            if extra:  # keep one copy of the loop (a streamed row has already shown the copies)
-                reasons[i] = "repetition"
-                unfinished[i] = False
-                del rows[i][-extra:]
-                texts[i] = _end_loop(tokenizer.decode(rows[i], skip_special_tokens=True,
-                                                      clean_up_tokenization_spaces=False))
         if not bool(unfinished.any()) or step == s.max_new_tokens - 1:
             break
         mask = torch.cat([mask, mask.new_ones(n_rows, 1)], dim=1)  # [B, L + step + 1]
         out = model(input_ids=nxt[:, None], attention_mask=mask, cache=cache, use_cache=True, logits_to_keep=1)
         cache = out.cache
-    results = []
-    for i in range(n_rows):
-        ids = rows[i][:-1] if rows[i] and rows[i][-1] in eos else rows[i]  # the EOS id is no text
-        text = texts[i] if watch_text or reasons[i] == "repetition" else tokenizer.decode(
-            ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-        if on_text is not None and len(text) > emitted[i]:
-            on_text(i, text[emitted[i]:])
-        results.append(Decoded(s.prefix(i) + text, rows[i], prompt_tokens[i], reasons[i]))
-    return results
+    return rows.results(prompt_tokens)
+
+
+def _decode_with_drafts(model: Any, batch: dict[str, Any], s: GenerationSettings, rows: _Rows, scorer: _Scorer,
+                        out: Any, mask: torch.Tensor, prompt_tokens: list[int],
+                        cancelled: Callable[[], bool] | None) -> list[Decoded]:
+    """One row, greedy, with prompt-lookup drafts (``lookup.PromptLookup``): each forward pass feeds the newest
+    token and up to ``draft_tokens`` guessed ones; the guesses the model's own choice confirms are kept, the cache
+    is cut back to the first rejected one, and that step's choice is the next token. Every kept token is the one
+    greedy decoding chooses after the same text, so the answer is the plain loop's (up to float rounding of
+    a several-token pass, which ``tests/engine`` checks against token-by-token decoding)."""
+    from affectllm.engine.lookup import PromptLookup
+
+    placeholders = list(getattr(model, "placeholder_ids", {}).values())
+    prompt = [t for t, m in zip(batch["input_ids"][0].tolist(), mask[0].tolist(), strict=True) if m]
+    lookup = PromptLookup(prompt, banned=placeholders)
+    cache = out.cache
+    dev = batch["input_ids"].device
+    drafted = accepted = 0
+    logits = out.logits[:, -1:, :]  # [1, 1, V]: the positions whose choices are next
+    guesses: list[int] = []
+    while True:
+        if cancelled is not None and cancelled():
+            raise GenerationCancelled()
+        for j in range(logits.shape[1]):
+            step = len(rows.ids[0])
+            nxt = scorer.choose(logits[:, j, :], step)  # [1]
+            scorer.append(nxt)
+            tok = int(nxt)
+            if not rows.take(0, tok) or len(rows.ids[0]) >= s.max_new_tokens:
+                return rows.results(prompt_tokens, drafted, accepted)
+            lookup.extend([tok])
+            if j < len(guesses) and tok == guesses[j]:
+                accepted += 1
+                continue
+            rejected = len(guesses) - j  # guesses after position j were computed on a text the model did not choose
+            if rejected > 0:
+                cache.crop(-rejected)
+                mask = mask[:, :-rejected]
+            break  # the last position always breaks here: its choice follows the last guess
+        room = s.max_new_tokens - len(rows.ids[0]) - 1  # guesses beyond the budget would be thrown away
+        guesses = lookup.draft(min(s.draft_tokens, room))
+        drafted += len(guesses)
+        feed = torch.tensor([[rows.ids[0][-1], *guesses]], dtype=torch.long, device=dev)  # [1, 1 + g]
+        mask = torch.cat([mask, mask.new_ones(1, feed.shape[1])], dim=1)
+        out = model(input_ids=feed, attention_mask=mask, cache=cache, use_cache=True, logits_to_keep=feed.shape[1])
+        cache, logits = out.cache, out.logits  # [1, 1 + g, V]
