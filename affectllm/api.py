@@ -22,7 +22,9 @@ def predict(model, processor, video: Any = None, audio: Any = None, image: Any =
             prompt: str | None = None, max_new_tokens: int = MAX_NEW_TOKENS, experts=None, **generation: Any) -> EmotionReport:
     """Perceive one input (a path or arrays; ``text`` is a subtitle or the only input) and report on it.
 
-    ``generation``: ``GenerationSettings`` fields (``do_sample``, ``temperature``, ``stop_strings``, ...).
+    ``generation``: ``GenerationSettings`` fields (``do_sample``, ``temperature``, ``stop_strings``, ...), and
+    ``explanation="evidence"`` for an explanation composed from the evidence instead of generated (much faster
+    on a CPU; ``Engine.report``).
     """
     from affectllm.engine import Engine
 

@@ -8,8 +8,10 @@ input embedding reads one row), so ``bound tok/s = bandwidth / weight bytes``; t
 several ``torch.sum`` passes over a 512 MiB float32 array (a large-array read, the pattern of matrix-vector
 decoding). Paths, each at ``--tokens`` new tokens forced (``min_new_tokens``), prefill excluded
 (``(n - 1) / (t_n - t_1)``, medians, repeats interleaved over all rows so machine load falls on all alike):
-``generate`` = ``model.generate`` greedy; ``engine`` = ``affectllm.engine.decode`` (the engine's decoder, no
-repetition guard, so both make exactly n tokens); per dtype (float32, bfloat16) and ``int8-dyn``
+``generate`` = ``model.generate`` greedy; ``engine`` = ``affectllm.engine.decode`` token by token
+(``draft_tokens=0``; no repetition guard, so all make exactly n tokens); ``engine+drafts`` = the engine as a
+user gets it, with prompt-lookup drafts (its tok/s is effective throughput: a confirmed draft is a token that
+cost no step of its own, so its "% of bound" can pass 100 % on text that copies its prompt); per dtype (float32, bfloat16) and ``int8-dyn``
 (``affectllm.load(quantization="dynamic-int8")``: every ``nn.Linear`` of the merged LLM, LM head included, as
 torch's dynamic int8 linear; its greedy tokens are compared with float32's: ``same`` = identical prefix length / n). Figures on a shared machine are
 "loaded": compare rows of one run only.
@@ -66,7 +68,8 @@ def timed(model, tokenizer, batch: dict, n: int, path: str) -> tuple[float, list
             out = model.generate(**batch, max_new_tokens=n, min_new_tokens=n, do_sample=False)
             ids = out[0, batch["input_ids"].shape[1]:].tolist()
         else:
-            s = GenerationSettings(max_new_tokens=n, min_new_tokens=n, repetition_guard=None)
+            s = GenerationSettings(max_new_tokens=n, min_new_tokens=n, repetition_guard=None,
+                                   draft_tokens=4 if path == "engine+drafts" else 0)
             ids = decode(model, tokenizer, batch, s)[0].token_ids
     return time.perf_counter() - t0, ids
 
@@ -92,7 +95,7 @@ def main() -> None:
             batch = dict(processor([[{"role": "user", "content": QUESTION}]], add_generation_prompt=True))
             rows += [{"name": name, "variant": variant, "path": p, "model": model, "tok": processor.tokenizer,
                       "batch": batch, "bytes": weight_bytes(model.language_model), "t": {1: [], args.tokens: []}}
-                     for p in ("generate", "engine")]
+                     for p in ("generate", "engine", "engine+drafts")]
     n = args.tokens
     for r in rows:  # warm-up, and the greedy tokens
         r["ids"] = timed(r["model"], r["tok"], r["batch"], n, r["path"])[1]
