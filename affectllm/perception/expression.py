@@ -20,8 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from affectllm.media.video import Frames
-from affectllm.perception.faces import FaceTrack, crop_box
-from affectllm.perception.shipped import EXPRESSION_CLASSES, KerasSameMaxPool2d, ShippedExpert
+from affectllm.perception.faces import FaceTrack
+from affectllm.perception.shipped import EXPRESSION_CLASSES, KerasSameMaxPool2d
+from affectllm.perception.track_expert import TrackExpert
 
 INPUT_SIZE = 48
 FEATURE_DIM = 128
@@ -109,7 +110,7 @@ def preprocess(crops_rgb: np.ndarray) -> torch.Tensor:
     return torch.from_numpy((out / 255.0 - 0.5) * 2.0).unsqueeze(1)  # [N, 1, 48, 48]
 
 
-class ExpressionExpert(ShippedExpert):
+class ExpressionExpert(TrackExpert):
     """Frozen mini-Xception with numpy-in / numpy-out helpers."""
 
     feature_dim: int = FEATURE_DIM
@@ -118,21 +119,8 @@ class ExpressionExpert(ShippedExpert):
     convert_script = "scripts/convert_fer.py"
     weights_path = staticmethod(default_weights_path)
     prepare = staticmethod(preprocess)
-
-    @staticmethod
-    def crops(frames: Frames, track: FaceTrack) -> tuple[np.ndarray, np.ndarray]:
-        """The expert's own crops of the main face: tight detector box, bilinear to 48×48 (the ``fer``
-        recipe the weights were tuned with). (``[T', 48, 48, 3]`` uint8, frame indices ``[T']``)."""
-        idx = track.frame_indices
-        crops = [crop_box(frames.images[i], track.boxes[i], INPUT_SIZE, CROP_MARGIN, "linear") for i in idx]
-        if not crops:
-            return np.zeros((0, INPUT_SIZE, INPUT_SIZE, 3), dtype=np.uint8), idx
-        return np.stack(crops), idx
-
-    def predict_track(self, frames: Frames, track: FaceTrack) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities for the main face in each frame where it was found: (``[T', 7]``, indices ``[T']``)."""
-        crops, idx = self.crops(frames, track)
-        return self.predict(crops), idx
+    input_size = INPUT_SIZE
+    crop_margin = CROP_MARGIN
 
     @torch.inference_mode()
     def features(self, crops_rgb: np.ndarray, spatial: bool = False) -> torch.Tensor:

@@ -21,9 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from affectllm.media.video import Frames
-from affectllm.perception.faces import FaceTrack, crop_box
-from affectllm.perception.shipped import EXPRESSION_CLASSES, ShippedExpert, TFSeparableConv, tf_same_pad2d
+from affectllm.perception.shipped import EXPRESSION_CLASSES, TFSeparableConv, tf_same_pad2d
+from affectllm.perception.track_expert import TrackExpert
 
 INPUT_SIZE = 112
 MEAN_RGB = (122.782, 117.001, 104.298)
@@ -114,7 +113,7 @@ def preprocess(crops_rgb: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()  # [N, 3, 112, 112]
 
 
-class FaceApiExpert(ShippedExpert):
+class FaceApiExpert(TrackExpert):
     """Frozen face-api FaceExpressionNet with numpy-in / numpy-out helpers (same interface as ExpressionExpert)."""
 
     feature_dim: int = FEATURE_DIM
@@ -124,18 +123,6 @@ class FaceApiExpert(ShippedExpert):
     convert_script = "scripts/convert_faceapi.py"
     weights_path = staticmethod(default_weights_path)
     prepare = staticmethod(preprocess)
+    input_size = INPUT_SIZE
+    crop_margin = CROP_MARGIN
     columns = _TO_OURS
-
-    @staticmethod
-    def crops(frames: Frames, track: FaceTrack) -> tuple[np.ndarray, np.ndarray]:
-        """Square crops of the main face's detector box at 112×112: (``[T', 112, 112, 3]`` uint8, indices)."""
-        idx = track.frame_indices
-        crops = [crop_box(frames.images[i], track.boxes[i], INPUT_SIZE, CROP_MARGIN, "linear") for i in idx]
-        if not crops:
-            return np.zeros((0, INPUT_SIZE, INPUT_SIZE, 3), dtype=np.uint8), idx
-        return np.stack(crops), idx
-
-    def predict_track(self, frames: Frames, track: FaceTrack) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities for the main face in each frame where it was found: (``[T', 7]``, indices ``[T']``)."""
-        crops, idx = self.crops(frames, track)
-        return self.predict(crops), idx

@@ -88,6 +88,12 @@ class BuildContext:
                                     "that holds the annotation files (or at the file itself)")
         return None
 
+    def main_file(self, names: Sequence[str]) -> Path:
+        """The corpus's main annotation file (ROOT itself when it is a file); missing: FileNotFoundError."""
+        path = self.locate(names, main=True)
+        assert path is not None  # required: locate raised otherwise
+        return path
+
 
 class Builder(ABC):
     """One corpus layout. Subclasses set the class attributes and implement `samples`."""

@@ -61,10 +61,18 @@ def _subtitle(table: KeyTable | None, name: str) -> str | None:
 
 
 class _Mer2025Builder(Builder):
+    """A MER2025 track2 (labels) + track3 (reasons) CSV pair: ``track{2,3}_train_<corpus>.csv``."""
+
+    corpus: str  # the CSVs' name stem
     labels_file: str
     reasons_file: str
-    layout_doc = ("mer2025-dataset/ with {labels}, {reasons}, subtitle_chieng.csv, video/, audio/ "
-                  "(either CSV may be absent)")
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.labels_file = f"track2_train_{cls.corpus}.csv"
+        cls.reasons_file = f"track3_train_{cls.corpus}.csv"
+        cls.layout = (f"mer2025-dataset/ with {cls.labels_file}, {cls.reasons_file}, subtitle_chieng.csv, video/, "
+                      "audio/ (either CSV may be absent)")
 
     def samples(self, ctx: BuildContext) -> Iterator[SourceSample]:
         labels_path = ctx.locate([self.labels_file], required=False)
@@ -103,17 +111,13 @@ class _Mer2025Builder(Builder):
 class MerCaptionPlusBuilder(_Mer2025Builder):
     name = "mer-caption-plus"
     summary = "MER-Caption+ (MER2025 track2/track3 CSVs: open-vocabulary labels + descriptions)"
-    labels_file = "track2_train_mercaptionplus.csv"
-    reasons_file = "track3_train_mercaptionplus.csv"
-    layout = _Mer2025Builder.layout_doc.format(labels=labels_file, reasons=reasons_file)
+    corpus = "mercaptionplus"
 
 
 class OvMerdBuilder(_Mer2025Builder):
     name = "ov-merd"
     summary = "OV-MERD (MER2025 track2/track3 CSVs: human open-vocabulary labels + descriptions)"
-    labels_file = "track2_train_ovmerd.csv"
-    reasons_file = "track3_train_ovmerd.csv"
-    layout = _Mer2025Builder.layout_doc.format(labels=labels_file, reasons=reasons_file)
+    corpus = "ovmerd"
 
 
 class EmerV1Builder(Builder):
@@ -122,8 +126,7 @@ class EmerV1Builder(Builder):
     layout = "gt-eng.csv (or any CSV with those columns, given as --root) and the clips under the same folder"
 
     def samples(self, ctx: BuildContext) -> Iterator[SourceSample]:
-        path = ctx.locate(["gt-eng.csv"], main=True)
-        assert path is not None
+        path = ctx.main_file(["gt-eng.csv"])
         cols = [["names", "name"], ["emotions", "emotion"], ["subtitles", "subtitle"], ["reasons", "reason"]]
         for line, row in iter_csv(path, cols):
             name, where = row["names"], f"{path.name}:{line}"
@@ -145,8 +148,7 @@ class EmerV2Builder(Builder):
               "and subtitle_chieng.csv beside it; clips under the same folder")
 
     def samples(self, ctx: BuildContext) -> Iterator[SourceSample]:
-        path = ctx.locate(["final-EMER-reason.csv"], main=True)
-        assert path is not None
+        path = ctx.main_file(["final-EMER-reason.csv"])
         labels = _table(ctx, ctx.locate(["check-openset.csv", "track2_train_ovmerd.csv"], required=False),
                         "labels", [["name"], ["openset"]])
         subtitles = _table(ctx, ctx.locate(SUBTITLE_FILES, required=False), "subtitles", [["name"]],

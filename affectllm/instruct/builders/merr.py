@@ -59,8 +59,7 @@ class MerrBuilder(Builder):
               "optional MERR_*.txt labels and transcription_en_all.csv beside it, clips under the same folder")
 
     def samples(self, ctx: BuildContext) -> Iterator[SourceSample]:
-        path = ctx.locate(["MERR_fine_grained.json", "MERR_coarse_grained.json"], main=True)
-        assert path is not None
+        path = ctx.main_file(["MERR_fine_grained.json", "MERR_coarse_grained.json"])
         granularity = "coarse" if "coarse" in path.name.lower() else "fine"
         labels = _label_table(ctx, ctx.locate([path.with_suffix(".txt").name], required=False))
         transcripts_path = ctx.locate(["transcription_en_all.csv"], required=False)
