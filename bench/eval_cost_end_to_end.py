@@ -39,8 +39,9 @@ print(official_style_m_avg(Path(sys.argv[2]), Path(sys.argv[3]), res, official_m
 
 
 def main() -> None:
-    from affectllm.paths import shared_dir
     from eval_speed import make_files
+
+    from affectllm.paths import shared_dir
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--files", type=int, default=30)
