@@ -39,7 +39,7 @@ print(official_style_m_avg(Path(sys.argv[2]), Path(sys.argv[3]), res, official_m
 
 
 def main() -> None:
-    from eval_speed import make_files
+    from eval_speed import make_files, ovmer_inputs
 
     from affectllm.paths import shared_dir
 
@@ -47,11 +47,7 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=30)
     ap.add_argument("--shared", type=Path, default=shared_dir())
     args = ap.parse_args()
-    if args.shared is None:
-        sys.exit("../shared not found; pass --shared PATH")
-    wheel = args.shared / "data" / "emotion_wheel"
-    gt = args.shared / "data" / "mer2024_ov" / "check-openset.csv"
-    pred = args.shared / "data" / "mer2024_ov" / "predict-openset.csv"
+    wheel, gt, pred = ovmer_inputs(args.shared)
     print("command: PYTHONPATH=. python " + " ".join(["bench/eval_cost_end_to_end.py", *sys.argv[1:]]))
     cli = [str(Path(sys.executable).with_name("affectllm"))]
     if not Path(cli[0]).exists():

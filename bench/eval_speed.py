@@ -32,6 +32,14 @@ from affectllm.evaluation.parsing import format_list_string, parse_list_string  
 from affectllm.paths import shared_dir  # noqa: E402
 
 
+def ovmer_inputs(shared: Path | None) -> tuple[Path, Path, Path]:
+    """(wheel folder, OV-MERD ground truth, the shipped predictions) under ../shared; exits when it is absent."""
+    if shared is None:
+        sys.exit("../shared not found; pass --shared PATH")
+    ov = shared / "data" / "mer2024_ov"
+    return shared / "data" / "emotion_wheel", ov / "check-openset.csv", ov / "predict-openset.csv"
+
+
 def make_files(pred_csv: Path, gt_csv: Path, out: Path, n: int, seed: int = 0) -> list[Path]:
     rng = random.Random(seed)
     rows = list(csv.DictReader(open(pred_csv, encoding="utf-8")))
@@ -60,11 +68,7 @@ def main() -> None:
     ap.add_argument("--reread-gt", action="store_true",
                     help="baseline reads the ground truth in every metric call (the reference's gt_csv= path)")
     args = ap.parse_args()
-    if args.shared is None:
-        sys.exit("../shared not found; pass --shared PATH")
-    wheel = args.shared / "data" / "emotion_wheel"
-    gt_csv = args.shared / "data" / "mer2024_ov" / "check-openset.csv"
-    pred_csv = args.shared / "data" / "mer2024_ov" / "predict-openset.csv"
+    wheel, gt_csv, pred_csv = ovmer_inputs(args.shared)
     print("command: PYTHONPATH=. python " + " ".join(["bench/eval_speed.py", *sys.argv[1:]]))
 
     t0 = time.perf_counter()
