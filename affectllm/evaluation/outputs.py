@@ -32,7 +32,7 @@ def write_outputs(ev: Evaluation, out_dir: str | os.PathLike[str], html: bool = 
         for row in ev.samples:
             f.write(json.dumps(_clean(row), ensure_ascii=False) + "\n")
     if html:
-        from affectllm.evaluation.report import render_html
+        from affectllm.evaluation.html_page import render_html
 
         paths["report"] = out / "report.html"
         paths["report"].write_text(render_html(ev.results, ev.plots), encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Old import paths of modules that moved into sub-packages, kept working.
+"""Old import paths of modules that moved (into sub-packages, or renamed), kept working.
 
 ``MOVED`` maps an old dotted name to its new one; a name under an old package (``affectllm.towers.vision``) maps
 by prefix. ``install()`` puts a finder first on ``sys.meta_path`` that answers an old name with the module
@@ -20,6 +20,7 @@ MOVED = {
     "affectllm.compat.affectgpt_projector": "affectllm.model.projector_affectgpt",
     "affectllm.configuration_affectllm": "affectllm.model.configuration_affectllm",
     "affectllm.defaults": "affectllm.model.defaults",
+    "affectllm.evaluation.report": "affectllm.evaluation.html_page",
     "affectllm.faithful": "affectllm.report.faithful",
     "affectllm.fingerprint": "affectllm.utils.fingerprint",
     "affectllm.instruct.grounded": "affectllm.report.grounded",

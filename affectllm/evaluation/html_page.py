@@ -1,4 +1,4 @@
-"""report.html: one self-contained page per scored run, plots embedded as base64 PNG (matplotlib Figure + Agg).
+"""report.html of a scored run: one self-contained page, plots embedded as base64 PNG (matplotlib Figure + Agg).
 
 Plots: per-metric bars (official vs strict, with the chance floor as a dashed line), the confusion matrix for
 one-hot tasks, and the labels-per-sample histogram (ground truth vs prediction).
