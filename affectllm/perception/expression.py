@@ -11,7 +11,6 @@ pooled last block (the input of the classifier), usable as a small vision tower.
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +20,9 @@ from torch import nn
 
 from affectllm.media.video import Frames
 from affectllm.perception.faces import FaceTrack
-from affectllm.perception.shipped import EXPRESSION_CLASSES, KerasSameMaxPool2d
+from affectllm.perception.shipped import EXPRESSION_CLASSES, KerasSameMaxPool2d, ShippedNetwork
 from affectllm.perception.track_expert import TrackExpert
+from affectllm.utils.paths import asset_path
 
 INPUT_SIZE = 48
 FEATURE_DIM = 128
@@ -88,7 +88,7 @@ class MiniXception(nn.Module):
 
 def default_weights_path() -> Path:
     """The converted weights shipped inside the package."""
-    return Path(str(resources.files("affectllm") / "assets" / WEIGHTS_FILE))
+    return asset_path(WEIGHTS_FILE)
 
 
 def preprocess(crops_rgb: np.ndarray) -> torch.Tensor:
@@ -114,13 +114,8 @@ class ExpressionExpert(TrackExpert):
     """Frozen mini-Xception with numpy-in / numpy-out helpers."""
 
     feature_dim: int = FEATURE_DIM
-    network = MiniXception
-    weights_name = "face-expression"
-    convert_script = "scripts/convert_fer.py"
-    weights_path = staticmethod(default_weights_path)
-    prepare = staticmethod(preprocess)
-    input_size = INPUT_SIZE
-    crop_margin = CROP_MARGIN
+    shipped = ShippedNetwork(MiniXception, preprocess, INPUT_SIZE, WEIGHTS_FILE, "face-expression",
+                             "scripts/convert_fer.py", crop_margin=CROP_MARGIN)
 
     @torch.inference_mode()
     def features(self, crops_rgb: np.ndarray, spatial: bool = False) -> torch.Tensor:

@@ -29,7 +29,6 @@ face-api's output untouched.
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +38,7 @@ from torch import nn
 
 from affectllm.perception.face_box import Box, check_rgb
 from affectllm.perception.shipped import KerasSameMaxPool2d, TFSeparableConv
+from affectllm.utils.paths import asset_path
 
 WEIGHTS_FILE = "faceapi_tiny_face_detector.safetensors"
 MEAN_RGB = (117.001, 114.697, 97.404)
@@ -75,7 +75,7 @@ class TinyFaceDetectorNet(nn.Module):
 
 def default_weights_path() -> Path:
     """The converted weights shipped inside the package."""
-    return Path(str(resources.files("affectllm") / "assets" / WEIGHTS_FILE))
+    return asset_path(WEIGHTS_FILE)
 
 
 def tf_resize_bilinear(image: np.ndarray, size: int, side: int | None = None) -> np.ndarray:

@@ -13,7 +13,6 @@ scale/min) are converted once by ``scripts/convert_faceapi.py`` into ``assets/fa
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from affectllm.perception.shipped import EXPRESSION_CLASSES, TFSeparableConv, tf_same_pad2d
+from affectllm.perception.shipped import EXPRESSION_CLASSES, ShippedNetwork, TFSeparableConv, tf_same_pad2d
 from affectllm.perception.track_expert import TrackExpert
+from affectllm.utils.paths import asset_path
 
 INPUT_SIZE = 112
 MEAN_RGB = (122.782, 117.001, 104.298)
@@ -86,7 +86,7 @@ class FaceExpressionNet(nn.Module):
 
 def default_weights_path() -> Path:
     """The converted weights shipped inside the package."""
-    return Path(str(resources.files("affectllm") / "assets" / WEIGHTS_FILE))
+    return asset_path(WEIGHTS_FILE)
 
 
 def preprocess(crops_rgb: np.ndarray) -> torch.Tensor:
@@ -118,11 +118,5 @@ class FaceApiExpert(TrackExpert):
 
     feature_dim: int = FEATURE_DIM
     name = "faceapi"
-    network = FaceExpressionNet
-    weights_name = "face-api expression"
-    convert_script = "scripts/convert_faceapi.py"
-    weights_path = staticmethod(default_weights_path)
-    prepare = staticmethod(preprocess)
-    input_size = INPUT_SIZE
-    crop_margin = CROP_MARGIN
-    columns = _TO_OURS
+    shipped = ShippedNetwork(FaceExpressionNet, preprocess, INPUT_SIZE, WEIGHTS_FILE, "face-api expression",
+                             "scripts/convert_faceapi.py", crop_margin=CROP_MARGIN, columns=_TO_OURS)

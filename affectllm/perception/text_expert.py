@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,6 +31,7 @@ from torch import nn
 
 from affectllm.perception.label_sets import FINE_LABELS, FINE_TO_BASE
 from affectllm.report.grounded import EMOTIONS
+from affectllm.utils.paths import asset_path
 
 ASSET_DIR = "text_expert"
 WEIGHTS_FILE = "model.safetensors"
@@ -98,7 +98,7 @@ class TextHead(nn.Module):
 
 
 def default_dir() -> Path:
-    return Path(str(resources.files("affectllm") / "assets" / ASSET_DIR))
+    return asset_path(ASSET_DIR)
 
 
 def save_head(head: TextHead, config: dict[str, Any], out: Path) -> None:

