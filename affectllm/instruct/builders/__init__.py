@@ -6,7 +6,7 @@ schema rows and a summary. ``affectllm data sources`` lists them with the files 
 
 from __future__ import annotations
 
-from affectllm.instruct.builders.base import Builder, BuildSummary, build, iter_rows
+from affectllm.instruct.builders.base import Builder, BuildSummary, RowOptions, build, iter_rows
 from affectllm.instruct.builders.corpora import IemocapBuilder, MeldBuilder
 from affectllm.instruct.builders.filenames import EmoDBBuilder, RavdessBuilder
 from affectllm.instruct.builders.mer import EmerV1Builder, EmerV2Builder, MerCaptionPlusBuilder, OvMerdBuilder
@@ -27,4 +27,4 @@ def get_builder(name: str) -> Builder:
         raise KeyError(f"unknown source {name!r}; known sources: {', '.join(SOURCES)}") from None
 
 
-__all__ = ["SOURCES", "Builder", "BuildSummary", "build", "get_builder", "iter_rows"]
+__all__ = ["SOURCES", "Builder", "BuildSummary", "RowOptions", "build", "get_builder", "iter_rows"]

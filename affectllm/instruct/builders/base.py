@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from affectllm.instruct.builders._index import MediaIndex, Scratch
 from affectllm.instruct.compose import PathMode, SourceSample, rows_for_sample
@@ -107,53 +107,72 @@ class Builder(ABC):
         """Stream the corpus' samples; report unusable input with ``ctx.skip`` and carry on."""
 
 
-def iter_rows(
-    builder: Builder,
-    root: Path,
-    summary: BuildSummary,
-    *,
-    tasks: Sequence[str] | None = None,
-    seed: int = 0,
-    limit: int | None = None,
-    out_dir: Path | None = None,
-    path_mode: PathMode = "auto",
-    require_media: bool = True,
-    pools: PromptPools | None = None,
-) -> Iterator[Row]:
-    """Stream validated rows of one source; every skip is counted in ``summary``."""
-    root = Path(root)
+class AnnotationFileBuilder(Builder):
+    """A corpus indexed by one main annotation file: ROOT itself when it is a file, else the first of
+    ``main_files`` found under it. Subclasses implement `samples_from` that file."""
+
+    main_files: ClassVar[tuple[str, ...]]  # the accepted names, preferred first
+
+    def samples(self, ctx: BuildContext) -> Iterator[SourceSample]:
+        yield from self.samples_from(ctx, ctx.main_file(self.main_files))
+
+    @abstractmethod
+    def samples_from(self, ctx: BuildContext, path: Path) -> Iterator[SourceSample]:
+        """Stream the samples of the main annotation file at ``path``."""
+
+
+@dataclass(frozen=True)
+class RowOptions:
+    """How a source's samples become rows (the keyword arguments of `iter_rows` and `build`)."""
+
+    tasks: Sequence[str] | None = None  # None: every task a sample has a target for
+    seed: int = 0  # picks the prompt paraphrases
+    limit: int | None = None  # stop after this many samples used
+    out_dir: Path | None = None  # media paths are written relative to it (``path_mode``)
+    path_mode: PathMode = "auto"
+    require_media: bool = True  # skip samples whose clip is not found
+    pools: PromptPools | None = None  # None: the packaged prompt pools
+
+
+def iter_rows(builder: Builder, root: Path, summary: BuildSummary, **options: Any) -> Iterator[Row]:
+    """Stream validated rows of one source (``options``: the fields of `RowOptions`); every skip is counted in
+    ``summary``."""
+    return _iter_rows(builder, Path(root), summary, RowOptions(**options))
+
+
+def _iter_rows(builder: Builder, root: Path, summary: BuildSummary, opts: RowOptions) -> Iterator[Row]:
     if not root.exists():
         raise FileNotFoundError(f"{root}: no such file or folder; pass the corpus folder as --root")
-    unknown = [t for t in (tasks or []) if t not in TASKS]
+    unknown = [t for t in (opts.tasks or []) if t not in TASKS]
     if unknown:
         raise ValueError(f"unknown task(s) {', '.join(unknown)}; tasks are {', '.join(TASKS)}")
-    pools = pools or load_pools()
+    pools = opts.pools or load_pools()
     seen: set[str] = set()
     with Scratch() as scratch:
         ctx = BuildContext(root, scratch, summary)
         samples = builder.samples(ctx)
         try:
-            yield from _rows_of(samples, ctx, summary, seen, tasks, pools, seed, limit, out_dir, path_mode,
-                                require_media)
+            yield from _rows_of(samples, ctx, summary, seen, pools, opts)
         finally:
             samples.close()  # type: ignore[attr-defined]
 
 
 def _rows_of(samples: Iterator[SourceSample], ctx: BuildContext, summary: BuildSummary, seen: set[str],
-             tasks: Sequence[str] | None, pools: PromptPools, seed: int, limit: int | None,
-             out_dir: Path | None, path_mode: PathMode, require_media: bool) -> Iterator[Row]:
+             pools: PromptPools, opts: RowOptions) -> Iterator[Row]:
+    limit = opts.limit
     for sample in samples:
         if limit is not None and summary.samples_used >= limit:
             break
         where = sample.where or str(ctx.root)
-        if require_media and not sample.media():
+        if opts.require_media and not sample.media():
             ctx.skip("media not found", where, sample.key,
                      f"no video/audio/image named {Path(sample.key).name!r} under {ctx.folder}")
             continue
         if not sample.media() and not sample.subtitle:
             ctx.skip("no media and no subtitle", where, sample.key, "the sample has nothing to watch or read")
             continue
-        rows = rows_for_sample(sample, tasks, pools, seed=seed, out_dir=out_dir, path_mode=path_mode)
+        rows = rows_for_sample(sample, opts.tasks, pools, seed=opts.seed, out_dir=opts.out_dir,
+                               path_mode=opts.path_mode)
         if not rows:
             ctx.skip("no known target for the requested tasks", where, sample.key)
             continue
@@ -177,20 +196,10 @@ def _rows_of(samples: Iterator[SourceSample], ctx: BuildContext, summary: BuildS
             return  # stop before the builder reads (and maybe skips) anything past the limit
 
 
-def build(
-    builder: Builder,
-    root: Path,
-    out: Path,
-    *,
-    tasks: Sequence[str] | None = None,
-    seed: int = 0,
-    limit: int | None = None,
-    path_mode: PathMode = "auto",
-    require_media: bool = True,
-) -> BuildSummary:
-    """Build ``out`` (JSONL, written atomically) from the corpus at ``root``; returns the summary."""
+def build(builder: Builder, root: Path, out: Path, **options: Any) -> BuildSummary:
+    """Build ``out`` (JSONL, written atomically) from the corpus at ``root``; returns the summary. ``options``: the
+    fields of `RowOptions` (media paths are relative to ``out``'s folder)."""
     out = Path(out)
     summary = BuildSummary(source=builder.name, out=out)
-    write_jsonl(out, iter_rows(builder, root, summary, tasks=tasks, seed=seed, limit=limit,
-                               out_dir=out.parent, path_mode=path_mode, require_media=require_media))
+    write_jsonl(out, iter_rows(builder, root, summary, out_dir=out.parent, **options))
     return summary

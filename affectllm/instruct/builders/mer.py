@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from affectllm.instruct.builders._index import KeyTable, iter_csv
-from affectllm.instruct.builders.base import BuildContext, Builder
+from affectllm.instruct.builders.base import AnnotationFileBuilder, BuildContext, Builder
 from affectllm.instruct.compose import SourceSample
 from affectllm.instruct.labels import MER2023_LABELS, canonical_label, parse_list_string
 
@@ -120,13 +120,13 @@ class OvMerdBuilder(_Mer2025Builder):
     corpus = "ovmerd"
 
 
-class EmerV1Builder(Builder):
+class EmerV1Builder(AnnotationFileBuilder):
     name = "emer-v1"
     summary = "EMER-V1 gt-eng.csv (names, emotions, subtitles, reasons): one MER2023 label + reasoning"
     layout = "gt-eng.csv (or any CSV with those columns, given as --root) and the clips under the same folder"
+    main_files = ("gt-eng.csv",)
 
-    def samples(self, ctx: BuildContext) -> Iterator[SourceSample]:
-        path = ctx.main_file(["gt-eng.csv"])
+    def samples_from(self, ctx: BuildContext, path: Path) -> Iterator[SourceSample]:
         cols = [["names", "name"], ["emotions", "emotion"], ["subtitles", "subtitle"], ["reasons", "reason"]]
         for line, row in iter_csv(path, cols):
             name, where = row["names"], f"{path.name}:{line}"
@@ -141,14 +141,14 @@ class EmerV1Builder(Builder):
             )
 
 
-class EmerV2Builder(Builder):
+class EmerV2Builder(AnnotationFileBuilder):
     name = "emer-v2"
     summary = "EMER-V2 final-EMER-reason.csv (name, chinese, english) + OV labels from a check-openset CSV"
     layout = ("final-EMER-reason.csv, optionally check-openset.csv or track2_train_ovmerd.csv (name, openset) "
               "and subtitle_chieng.csv beside it; clips under the same folder")
+    main_files = ("final-EMER-reason.csv",)
 
-    def samples(self, ctx: BuildContext) -> Iterator[SourceSample]:
-        path = ctx.main_file(["final-EMER-reason.csv"])
+    def samples_from(self, ctx: BuildContext, path: Path) -> Iterator[SourceSample]:
         labels = _table(ctx, ctx.locate(["check-openset.csv", "track2_train_ovmerd.csv"], required=False),
                         "labels", [["name"], ["openset"]])
         subtitles = _table(ctx, ctx.locate(SUBTITLE_FILES, required=False), "subtitles", [["name"]],

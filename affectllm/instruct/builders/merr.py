@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from affectllm.instruct.builders._index import KeyTable, iter_csv
-from affectllm.instruct.builders.base import BuildContext, Builder
+from affectllm.instruct.builders.base import AnnotationFileBuilder, BuildContext
 from affectllm.instruct.compose import SourceSample
 from affectllm.instruct.io import iter_json_items
 from affectllm.instruct.labels import MERR_LABELS, canonical_label
@@ -52,14 +52,14 @@ def _label_table(ctx: BuildContext, path: Path | None) -> KeyTable | None:
     return KeyTable(ctx.scratch, "merr_labels", items())
 
 
-class MerrBuilder(Builder):
+class MerrBuilder(AnnotationFileBuilder):
     name = "merr"
     summary = "MERR coarse/fine-grained JSON (Emotion-LLaMA): pseudo-labels + multimodal descriptions"
     layout = ("MERR_fine_grained.json or MERR_coarse_grained.json (fine preferred; or give the JSON as --root), "
               "optional MERR_*.txt labels and transcription_en_all.csv beside it, clips under the same folder")
+    main_files = ("MERR_fine_grained.json", "MERR_coarse_grained.json")
 
-    def samples(self, ctx: BuildContext) -> Iterator[SourceSample]:
-        path = ctx.main_file(["MERR_fine_grained.json", "MERR_coarse_grained.json"])
+    def samples_from(self, ctx: BuildContext, path: Path) -> Iterator[SourceSample]:
         granularity = "coarse" if "coarse" in path.name.lower() else "fine"
         labels = _label_table(ctx, ctx.locate([path.with_suffix(".txt").name], required=False))
         transcripts_path = ctx.locate(["transcription_en_all.csv"], required=False)
