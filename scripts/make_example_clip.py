@@ -19,13 +19,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import soundfile as sf
 from PIL import Image
+
+from affectllm.media.writing import write_clip
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXT = "We did it! The landing was perfect, and I am so happy to be back home with all of you."
@@ -73,30 +73,8 @@ def frames(face: Image.Image, n: int) -> list[np.ndarray]:
 
 def encode(path: Path, video: list[np.ndarray], audio: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w", options={"fflags": "+bitexact"}) as out:
-        vs = out.add_stream("mpeg4", rate=FPS)
-        vs.width = vs.height = SIZE
-        vs.pix_fmt = "yuv420p"
-        vs.bit_rate = 300_000
-        as_ = out.add_stream("aac", rate=SR)
-        as_.layout = "mono"
-        as_.bit_rate = 32_000
-        for img in video:
-            for pkt in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(pkt)
-        for pkt in vs.encode():
-            out.mux(pkt)
-        step = 1024
-        for start in range(0, len(audio), step):
-            chunk = audio[start:start + step][None, :]  # [1, S]
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout="mono")
-            frame.sample_rate = SR
-            frame.pts = start
-            frame.time_base = Fraction(1, SR)
-            for pkt in as_.encode(frame):
-                out.mux(pkt)
-        for pkt in as_.encode():
-            out.mux(pkt)
+    write_clip(path, video, audio, fps=FPS, sample_rate=SR, size=(SIZE, SIZE), video_codec="mpeg4",
+               video_bit_rate=300_000, audio_bit_rate=32_000, bitexact=True)
 
 
 def main() -> None:

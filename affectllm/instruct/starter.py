@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from affectllm.media.writing import write_clip
+
 SENTENCES: dict[str, list[str]] = {
     "neutral": ["The meeting is on Tuesday at three o'clock.", "The train leaves from platform four.",
                 "Please put the files on the second shelf.", "The report has twelve pages in total.",
@@ -66,6 +68,7 @@ PROSODY = {"neutral": (165, 50, 100), "calm": (135, 40, 70), "happy": (185, 72, 
            "surprised": (180, 88, 160)}
 VOICES = ["en-us", "en-gb", "en-us+f3", "en-gb+f4"]
 HELDOUT_SENTENCES = 2  # the last two sentences of each emotion are held out
+CANVAS_H, CANVAS_W = 360, 480  # the synthetic face videos' frames
 
 
 @dataclass
@@ -117,37 +120,26 @@ def face_crops(shared: Path) -> dict[str, np.ndarray]:
 
 def write_face_video(face: np.ndarray, wav: Path, out: Path, fps: int = 10) -> None:
     """A still face (placed on a grey background, slightly moving) with the speech of ``wav`` as its audio."""
-    import av
     import cv2
     import soundfile as sf
 
     audio, sr = sf.read(str(wav), dtype="float32", always_2d=True)
     audio = audio.mean(1)
-    canvas_h, canvas_w = 360, 480
     face = cv2.resize(face, (200, int(200 * face.shape[0] / face.shape[1])))
     n_frames = max(1, int(len(audio) / sr * fps))
-    with av.open(str(out), "w") as c:
-        vs = c.add_stream("libx264", rate=fps)
-        vs.width, vs.height, vs.pix_fmt = canvas_w, canvas_h, "yuv420p"
-        as_ = c.add_stream("aac", rate=sr)
-        as_.layout = "mono"
-        for i in range(n_frames):
-            frame = np.full((canvas_h, canvas_w, 3), 128, np.uint8)
-            dx = int(6 * np.sin(i / 4))
-            y0, x0 = 60, 140 + dx
-            frame[y0:y0 + face.shape[0], x0:x0 + face.shape[1]] = face[: canvas_h - y0, : canvas_w - x0]
-            for p in vs.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                c.mux(p)
-        for p in vs.encode():
-            c.mux(p)
-        chunk = 1024
-        for s in range(0, len(audio), chunk):
-            af = av.AudioFrame.from_ndarray(audio[s:s + chunk][None].astype(np.float32), format="fltp", layout="mono")
-            af.sample_rate = sr
-            for p in as_.encode(af):
-                c.mux(p)
-        for p in as_.encode():
-            c.mux(p)
+    # the clips the starter was trained on leave the audio timestamps to the encoder
+    write_clip(out, _face_frames(face, n_frames), audio, fps=fps, sample_rate=sr, size=(CANVAS_W, CANVAS_H),
+               timestamp_audio=False)
+
+
+def _face_frames(face: np.ndarray, n_frames: int) -> Iterator[np.ndarray]:
+    """``n_frames`` canvases ``[360, 480, 3]``: the face on grey, swaying a few pixels sideways."""
+    for i in range(n_frames):
+        frame = np.full((CANVAS_H, CANVAS_W, 3), 128, np.uint8)
+        dx = int(6 * np.sin(i / 4))
+        y0, x0 = 60, 140 + dx
+        frame[y0:y0 + face.shape[0], x0:x0 + face.shape[1]] = face[: CANVAS_H - y0, : CANVAS_W - x0]
+        yield frame
 
 
 def synth_face_videos(shared: Path, speech: list[StarterSample], out_dir: Path) -> Iterator[StarterSample]:

@@ -1,4 +1,5 @@
-"""Media I/O with PyAV + soundfile: probing, frame sampling, 16 kHz mono audio, streaming and segmentation.
+"""Media I/O with PyAV + soundfile: probing, frame sampling, 16 kHz mono audio, streaming, segmentation, and
+writing a clip.
 
 Every failure surfaces as ``MediaError`` (file, problem, fix); no FFmpeg binary, decord or torchaudio.
 """
@@ -9,6 +10,7 @@ from affectllm.media.image import load_image
 from affectllm.media.probe import MediaInfo, probe
 from affectllm.media.segments import Segment, plan_segments, speech_regions
 from affectllm.media.video import Frames, load_frames
+from affectllm.media.writing import write_clip
 
 __all__ = [
     "Frames",
@@ -22,4 +24,5 @@ __all__ = [
     "plan_segments",
     "probe",
     "speech_regions",
+    "write_clip",
 ]
