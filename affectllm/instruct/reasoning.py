@@ -13,8 +13,9 @@ engine's fallback for an answer with no explanation both call ``compose_explanat
    a single word), and with nothing left that no emotion can be read;
 4. the conclusion with the label set.
 
-Every move has several phrasings, and the channel order varies; the choice is a deterministic hash of the
-clip's key and move (``_pick``), so a training set is not one sentence skeleton. Faithful by construction:
+Every move has several phrasings (templates in ``explanation_phrasings.yaml`` beside this module), and the
+channel order varies; the choice is a deterministic hash of the clip's key and move (``_pick``), so a training set
+is not one sentence skeleton. Faithful by construction:
 quotes copy the transcript or translation verbatim, numbers and labels are the experts' own; the checker
 (``affectllm.faithful``) accepts every composed explanation.
 """
@@ -24,6 +25,8 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
 from typing import Any
 
 from affectllm.report import format_report
@@ -66,6 +69,22 @@ class Reading:
 def _pick(key: str, move: str, options: list[str] | tuple[str, ...]) -> str:
     h = hashlib.sha256(f"{key}\x1f{move}".encode("utf-8", "surrogateescape")).digest()
     return options[int.from_bytes(h[:4], "big") % len(options)]
+
+
+@lru_cache(maxsize=1)
+def phrasings() -> dict[str, dict[str, tuple[str, ...]]]:
+    """Every move's phrasings (``explanation_phrasings.yaml`` beside this module): move -> variant -> templates."""
+    import yaml
+
+    text = (resources.files("affectllm.instruct") / "explanation_phrasings.yaml").read_text(encoding="utf-8")
+    return {move: {variant: tuple(texts) for variant, texts in variants.items()}
+            for move, variants in yaml.safe_load(text).items()}
+
+
+def _say(key: str, move: str, variant: str, **fields: str | int) -> str:
+    """One phrasing of ``move`` (picked by ``_pick``) with its fields filled; ``{Field}`` is ``field`` capitalised."""
+    template = _pick(key, move, phrasings()[move][variant])
+    return template.format(**fields, **{k.capitalize(): _cap(str(v)) for k, v in fields.items()})
 
 
 def _join(items: list[str]) -> str:
@@ -181,21 +200,11 @@ def _face_move(face: dict[str, Any], kind: str | None, key: str) -> str | None:
     frames = [f for f in face.get("per_frame") or [] if f.get("top") == top]
     k = len(frames) if face.get("per_frame") else int(face.get("frames_with_face") or 0)
     if kind == "image" or n <= 1:
-        return _pick(key, "face", [f"The face in the picture {verb} ({base} {p}).",
-                                   f"In the picture the face {verb}; the face expert reads {base} ({p}).",
-                                   f"The face expert reads {base} ({p}) in the picture: the face {verb}."])
-    t = f"{min(f['t'] for f in frames):.1f}" if frames else None
-    if t is None:
-        return _pick(key, "face", [f"The face {verb} in {k} of {n} frames ({base} {p}).",
-                                   f"The face expert reads {base} ({p}); the face {verb} in {k} of {n} frames.",
-                                   f"On screen, the face {verb} ({k} of {n} frames, {base} {p})."])
-    return _pick(key, "face", [
-        f"The face {verb} from {t} s on, in {k} of {n} frames ({base} {p}).",
-        f"On screen, the face {verb} in {k} of {n} frames, first at {t} s ({base} {p}).",
-        f"The face expert reads {base} ({p}): the face {verb} in {k} of {n} frames from {t} s.",
-        f"From {t} s the face {verb}, in {k} of {n} frames, {base} {p} on average.",
-        f"Watching the face, it {verb} in {k} of {n} frames (from {t} s; {base} {p}).",
-    ])
+        return _say(key, "face", "picture", verb=verb, base=base, p=p)
+    if not frames:
+        return _say(key, "face", "frames", verb=verb, base=base, p=p, k=k, n=n)
+    t = f"{min(f['t'] for f in frames):.1f}"
+    return _say(key, "face", "from_time", verb=verb, base=base, p=p, k=k, n=n, t=t)
 
 
 def _voice_move(voice: dict[str, Any], key: str) -> str | None:
@@ -206,20 +215,11 @@ def _voice_move(voice: dict[str, Any], key: str) -> str | None:
     c = _join(cues)
     if probs:
         top = max(probs, key=probs.get)
-        v, p = top, f"{probs[top]:.2f}"
+        p = f"{probs[top]:.2f}"
         if not c:
-            return _pick(key, "voice", [f"The voice expert rates the voice {v} ({p}).",
-                                        f"In the voice, its expert hears {v} first ({p}).",
-                                        f"The voice sounds {v} to the voice expert ({p})."])
-        return _pick(key, "voice", [
-            f"The voice shows {c}; the voice expert rates it {v} ({p}).",
-            f"Listening to the voice: {c}, and its expert says {v} ({p}).",
-            f"The voice expert hears {v} ({p}), with {c} in the prosody.",
-            f"In the voice there is {c}; the voice expert's reading is {v} at {p}.",
-            f"Prosody: {c}. The voice expert puts {v} first ({p}).",
-        ])
-    return _pick(key, "voice", [f"The voice shows {c}.", f"Prosody: {c}.", f"Listening to the voice: {c}.",
-                                f"In the voice there is {c}."])
+            return _say(key, "voice", "expert", label=top, p=p)
+        return _say(key, "voice", "cues_and_expert", label=top, p=p, cues=c)
+    return _say(key, "voice", "cues", cues=c)
 
 
 _CUE_NOUN = {"loud": "a loud delivery", "quiet": "a quiet delivery", "even, moderate voice": "an even, moderate voice"}
@@ -246,22 +246,14 @@ def _words_move(text: dict[str, Any], transcript: str | None, translation: str |
         adj = _join([GOEMOTIONS.get(lab, (lab, ""))[0] for lab in firm[:2]])
         lab0, p0 = top[0][0], f"{top[0][1]:.2f}"
         read = "its translation" if expert.get("read") == "translation" and translation else "them"
-        return _pick(key, "words", [
-            f"The speaker says {said}, and the words read as {adj} ({lab0} {p0}).",
-            f"In words: {said}; the text expert reads {read} as {adj} ({lab0} {p0}).",
-            f"What is said, {said}, sounds {adj} to the text expert ({lab0} {p0}).",
-            f"The text expert reads {said} as {adj}, with {lab0} first ({p0}).",
-            f"{_cap(said)}, the speaker says: the text expert reads this as {adj} ({lab0} {p0}).",
-        ])
+        return _say(key, "words", "expert", said=said, adj=adj, label=lab0, p=p0, read=read)
     found = [w for w in text.get("emotion_words") or [] if isinstance(w, dict) and w.get("word")]
     if found and usable:
         w = found[0]
         feel = _join(list(w.get("emotions") or [])[:2])
         carry = f'words like "{w["word"]}" carry {feel}' if feel else f'words like "{w["word"]}" carry feeling'
-        return _pick(key, "words", [f"The speaker says {said}, and {carry}.",
-                                    f"In words: {said}; {carry}.",
-                                    f"What is said is {said}; {carry}."])
-    return _pick(key, "words", [f"The speaker says {said}.", f"In words: {said}.", f"What is said is {said}."])
+        return _say(key, "words", "lexicon", said=said, carry=carry)
+    return _say(key, "words", "plain", said=said)
 
 
 # --- what is missing or unreliable -----------------------------------------------------------------------
@@ -310,11 +302,8 @@ def _missing_move(gone: dict[str, str], key: str) -> str | None:
         return None
     parts = list(gone.values())
     if len(parts) == 1:
-        return _cap(_pick(key, "missing", [f"{parts[0]}.", f"Note that {parts[0]}.", f"Missing here: {parts[0]}.",
-                                           f"One channel is absent: {parts[0]}."]))
-    return _pick(key, "missing", [f"{_cap(_join(parts))}.", f"Missing or unreliable: {'; '.join(parts)}.",
-                                  f"Some channels give nothing: {'; '.join(parts)}.",
-                                  f"Note that {_join(parts)}."])
+        return _cap(_say(key, "missing", "one", part=parts[0]))
+    return _say(key, "missing", "several", joined=_join(parts), listed="; ".join(parts))
 
 
 # --- conflicts ----------------------------------------------------------------------------------------------
@@ -342,13 +331,8 @@ def _neutral_words_move(others: list[Reading], key: str) -> str:
     names = _join(sorted({CHANNEL_NAME[r.channel] for r in others if r.channel != "text"}))
     one = len({r.channel for r in others if r.channel != "text"}) == 1
     decides = "decides" if one else "decide"
-    return _pick(key, "neutral-words", [
-        f"The words are neutral in themselves, so they neither confirm nor contradict the {names}; the {names} "
-        f"{decides}.",
-        f"Read alone the sentence carries no feeling, which says nothing against the {names}: the feeling is in "
-        f"how it is {'said' if 'voice' in names else 'shown'}.",
-        f"Neutral words are no counter-evidence here: anything can be said in any mood, so the {names} {decides}.",
-    ])
+    how = "said" if "voice" in names else "shown"
+    return _say(key, "neutral-words", "no_counter_evidence", names=names, decides=decides, how=how)
 
 
 def _conflict_move(evidence: dict[str, Any], conclusion: str | None, key: str) -> str | None:
@@ -369,16 +353,9 @@ def _conflict_move(evidence: dict[str, Any], conclusion: str | None, key: str) -
     tr = (f"{trusted[0].base} {trusted[0].p:.2f}" if len(trusted) == 1 else
           f"{trusted[0].base} (" + ", ".join(f"{CHANNEL_NAME[r.channel]} {r.p:.2f}" for r in trusted) + ")")
     why = _why(evidence, d, trusted)
-    return _pick(key, "conflict", [
-        f"The {D} and the {T} disagree, {dr} against {tr}; {why}, so the {T} {verb} more.",
-        f"The channels disagree: the {D} {_v(d.channel, 'suggests', 'suggest')} {dr}, but {why}, so the {T} "
-        f"{verb} more.",
-        f"The {D} {_v(d.channel, 'points', 'point')} another way, {dr}, than the {T}, {tr}; {why}, so the {T} "
-        f"{verb} more.",
-        f"There is a conflict: {dr} from the {D}, {tr} from the {T}. The {T} {verb} more, since {why}.",
-        f"Against the {T}, the {D} {_v(d.channel, 'suggests', 'suggest')} {dr}; {why}, so the {D} "
-        f"{_v(d.channel, 'weighs', 'weigh')} less.",
-    ])
+    return _say(key, "conflict", "weighing", doubted=D, trusted=T, doubted_reading=dr, trusted_reading=tr,
+                why=why, trusted_weigh=verb, doubted_suggests=_v(d.channel, "suggests", "suggest"),
+                doubted_points=_v(d.channel, "points", "point"), doubted_weighs=_v(d.channel, "weighs", "weigh"))
 
 
 # --- the explanation ----------------------------------------------------------------------------------------
@@ -386,14 +363,8 @@ def _conflict_move(evidence: dict[str, Any], conclusion: str | None, key: str) -
 
 def _conclusion(labels: list[str], key: str, nothing: bool) -> str:
     if nothing or not labels:
-        return _pick(key, "end-none", ["With no channel left, no emotion can be read.",
-                                       "Nothing remains to read an emotion from.",
-                                       "So no emotion can be read from this input."])
-    names = _join(labels)
-    return _pick(key, "end", [f"Together this suggests the person feels {names}.",
-                              f"Taken together, the person seems {names}.",
-                              f"All in all, {names} {'fit' if len(labels) > 1 else 'fits'} best.", f"So the best reading is {names}.",
-                              f"Weighing it all, the person comes across as {names}."])
+        return _say(key, "end-none", "nothing_left")
+    return _say(key, "end", "labels", names=_join(labels), fit="fit" if len(labels) > 1 else "fits")
 
 
 def _base_of(label: str | None) -> str | None:
