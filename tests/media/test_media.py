@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -106,14 +105,10 @@ def test_ravdess_all_frames_and_uniform_sampling(shared: Path) -> None:
     np.testing.assert_array_equal(eight.images, every.images[index])
 
 
-def test_ravdess_sampling_speed_rate_and_range(shared: Path) -> None:
-    path = shared / RAVDESS_MP4
-    load_frames(path, 8)  # warm-up (codec init, page cache)
-    start = time.perf_counter()
+def test_ravdess_sampling_rate_and_range(shared: Path) -> None:
+    path = shared / RAVDESS_MP4  # its speed is measured in bench/caption_latency.py, not asserted here
     full = load_frames(path, 8)
-    elapsed = time.perf_counter() - start
     assert full.images.shape == (8, 720, 1280, 3)
-    assert elapsed < 1.5, f"8 frames from a 3.3-s 720p clip took {elapsed:.2f} s (≈0.2 s expected)"
 
     rate = load_frames(path, fps=2.0, max_side=224)
     assert rate.images.shape == (7, 126, 224, 3)  # 0, 0.5, ..., 3.0 s
