@@ -184,3 +184,42 @@ def test_cpu_fsdp_is_only_requested_by_a_multiprocess_fsdp_launch(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("ACCELERATE_USE_FSDP", "false")
     assert not cpu_fsdp_requested()
+
+
+# --- DeepSpeed: GPU only (not installable / runnable on CPU); the same accelerate save_state path --------------
+def _deepspeed_ready() -> bool:
+    import importlib.util
+
+    import torch
+
+    return torch.cuda.is_available() and importlib.util.find_spec("deepspeed") is not None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _deepspeed_ready(), reason="DeepSpeed needs a GPU and `pip install deepspeed`")
+def test_deepspeed_checkpoint_and_resume(tmp_path):
+    """ZeRO-2 on one GPU: the checkpoint is accelerate's DeepSpeed state, and --resume continues from it.
+    (Not run by this project's CI, which has no GPU; GPU kernels need not be bit-exact, so only the flow is
+    checked.)"""
+    from affectllm.training.checkpointing import ACCEL_STATE, STATE_JSON, list_checkpoints
+
+    data = write_synthetic_set(tmp_path / "data", n=8, seed=3)
+    out = tmp_path / "ds"
+    args = [f"data.train={data}", f"output_dir={out}", f"cache.dir={tmp_path / 'cache'}", "train.max_steps=4",
+            "train.batch_size=2", "train.save_every=2", "train.keep_last=2", "model.options.whisper=false"]
+    accelerate = Path(sys.executable).with_name("accelerate")
+    cmd = [str(accelerate), "launch", "--config_file", "train/accelerate/deepspeed-zero2.yaml", "--num_processes",
+           "1", "--main_process_port", str(_free_port()), "-m", "affectllm", "train", "--config", RECIPE, *args]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    for extra in ([], ["--resume"]):
+        proc = subprocess.run([*cmd, *extra], env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+        if extra:
+            assert proc.stdout.count("resumed from") == 1 and "(step 2," in proc.stdout
+        else:
+            assert [s for s, _ in list_checkpoints(out)] == [2, 4]
+            for _, folder in list_checkpoints(out):
+                assert (folder / ACCEL_STATE).is_dir()
+                assert json.loads((folder / STATE_JSON).read_text())["launch"]["kind"] == "deepspeed"
+            shutil.rmtree(out / "checkpoints" / "step-00000004")
+    assert (out / "adapter" / "model.safetensors").is_file()
