@@ -17,13 +17,17 @@ PROCESSOR_FILE = "processor_config.json"
 
 
 def save_checkpoint(model, processor, folder: str | Path, include_tokenizer: bool = True,
-                    self_contained: bool = False, trained: bool | None = None) -> Path:
-    """Write model + processor to ``folder``; ``trained`` (when given) is declared in the config first."""
+                    self_contained: bool = False, trained: bool | None = None,
+                    state_dict: dict | None = None) -> Path:
+    """Write model + processor to ``folder``; ``trained`` (when given) is declared in the config first.
+
+    ``state_dict``: the model's full state gathered from sharded processes (FSDP), saved in place of the
+    model's own (sharded) tensors."""
     folder = Path(folder)
     if trained is not None:
         model.config.trained = bool(trained)
     folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder, self_contained=self_contained)
+    model.save_pretrained(folder, self_contained=self_contained, state_dict=state_dict)
     if include_tokenizer:  # chat templates stay inside the JSON files: the folder holds .json + .safetensors only
         processor.tokenizer.save_pretrained(folder, save_jinja_files=False)
     save_processor(processor, folder)

@@ -242,20 +242,35 @@ class AffectLLMForConditionalGeneration(AffectLLMPreTrainedModel, GenerationMixi
             parts.append("language_model")
         return parts
 
-    def checkpoint_state_dict(self, self_contained: bool = False) -> dict[str, torch.Tensor]:
+    def checkpoint_state_dict(self, self_contained: bool = False,
+                              full_state: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """The tensors a checkpoint stores: projector, LoRA and the unsourced parts, tied weights once.
+
+        ``full_state``: the whole model's state gathered elsewhere (FSDP: ``accelerator.get_state_dict``), used
+        in place of this process's own tensors, which are only shards then; names and ties come from the model.
+        """
         parts = self.saved_parts(self_contained)
         prefixes = tuple(f"{p}_tower." if p in MODALITIES else f"{p}." for p in parts)
         state, seen = {}, set()
-        for name, tensor in self.state_dict().items():
+        own = self.state_dict(keep_vars=full_state is not None)
+        for name, tensor in own.items():
             keep = (name.startswith("multi_modal_projector.") or "lora_" in name or name.startswith(prefixes))
-            if not keep or tensor.data_ptr() in seen:  # tied weights are stored once
+            mark = tensor.data_ptr() if full_state is None else id(tensor)  # a shard's storage says nothing of ties
+            if not keep or mark in seen:  # tied weights are stored once
                 continue
-            seen.add(tensor.data_ptr())
-            state[name] = tensor.detach().contiguous().cpu()
+            seen.add(mark)
+            if full_state is not None and name not in full_state:
+                raise KeyError(f"{name}: missing from the gathered state dict (was it gathered from another model?)")
+            src = tensor if full_state is None else full_state[name]
+            state[name] = src.detach().contiguous().cpu()
         return state
 
-    def save_pretrained(self, save_directory: str | os.PathLike, self_contained: bool = False, **kwargs: Any) -> None:
-        """config.json + generation_config.json + model.safetensors (projector, LoRA, unsourced parts)."""
+    def save_pretrained(self, save_directory: str | os.PathLike, self_contained: bool = False,
+                        state_dict: dict[str, torch.Tensor] | None = None, **kwargs: Any) -> None:
+        """config.json + generation_config.json + model.safetensors (projector, LoRA, unsourced parts).
+
+        ``state_dict``: the full model state gathered from sharded processes (FSDP), written instead of this
+        process's tensors."""
         from safetensors.torch import save_file
 
         if self.quantized and self_contained:
@@ -271,7 +286,7 @@ class AffectLLMForConditionalGeneration(AffectLLMPreTrainedModel, GenerationMixi
         if unmerge:
             self.language_model.unmerge_adapter()
         try:
-            save_file(self.checkpoint_state_dict(self_contained), str(tmp), metadata={"format": "pt"})
+            save_file(self.checkpoint_state_dict(self_contained, state_dict), str(tmp), metadata={"format": "pt"})
         finally:
             if unmerge:
                 self.language_model.merge_adapter()

@@ -10,6 +10,19 @@ tokenizer, ``model.safetensors`` with the projector + LoRA) plus the training st
 A folder is written under a temporary name, every file fsync'd, then renamed into place (and the parent
 fsync'd), so a crash at any moment leaves either the complete previous checkpoints or the new one; stale
 temporary folders are removed. Nothing is ever unpickled.
+
+Under FSDP / DeepSpeed (sharded weights or optimizer state, ``affectllm.training.sharding``) no process holds
+the whole state, so every process takes part: the same ``step-<step>`` folder holds
+
+- ``accelerate_state/``: ``Accelerator.save_state`` (FSDP: ``torch.distributed.checkpoint`` shards of the model
+  and optimizer from every rank, or rank 0's gathered files under FULL_STATE_DICT; DeepSpeed: its ZeRO
+  checkpoint), and each rank's RNG states;
+- ``training_state.json`` (rank 0): format ``affectllm-train-sharded/1``, step, progress, scheduler state and
+  the launch it was written under (kind, process count, FSDP version): ``--resume`` reads it to pick the
+  loader and refuses a checkpoint of another launch kind with the command that resumes it.
+
+The temporary-name-then-rename protocol is the same (rank 0 renames after a barrier). ``accelerate_state/``
+is accelerate's format: it loads RNG and optimizer files with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
@@ -27,6 +40,9 @@ import torch
 
 STATE_TENSORS = "training_state.safetensors"
 STATE_JSON = "training_state.json"
+ACCEL_STATE = "accelerate_state"
+PLAIN_FORMAT = "affectllm-train/1"
+SHARDED_FORMAT = "affectllm-train-sharded/1"
 _STEP_RE = re.compile(r"^step-(\d{8})$")
 
 
@@ -113,6 +129,30 @@ def _load_optimizer(optimizer, tensors: dict[str, torch.Tensor], info: dict[str,
 
 
 # --- save / load -------------------------------------------------------------------------------------------
+def _temporary_folder(out_dir: str | os.PathLike[str], step: int, tag: str, clean: bool = True) -> tuple[Path, Path]:
+    """(temporary, final) folder of checkpoint ``step``; with ``clean``, stale temporary folders are removed and
+    the parent created (one process does this)."""
+    root = checkpoints_dir(out_dir)
+    tmp = root / f".tmp-step-{step:08d}-{tag}"
+    if clean:
+        root.mkdir(parents=True, exist_ok=True)
+        for stale in root.glob(".tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+    return tmp, root / f"step-{step:08d}"
+
+
+def _commit(out_dir: str | os.PathLike[str], tmp: Path, final: Path, keep_last: int) -> Path:
+    """fsync ``tmp``, rename it to ``final`` (fsync'd parent), keep only the newest ``keep_last`` checkpoints."""
+    _fsync_tree(tmp)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    _fsync_dir(final.parent)
+    for _, old in list_checkpoints(out_dir)[:-max(1, keep_last)]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
 def save_training_checkpoint(out_dir: str | os.PathLike[str], step: int, model, processor, optimizer, scheduler,
                              progress: dict[str, Any], keep_last: int = 2) -> Path:
     """Write ``checkpoints/step-<step>`` atomically and keep only the newest ``keep_last`` checkpoints."""
@@ -120,27 +160,34 @@ def save_training_checkpoint(out_dir: str | os.PathLike[str], step: int, model, 
 
     from affectllm.model.checkpoint import save_checkpoint
 
-    root = checkpoints_dir(out_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    for stale in root.glob(".tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    final = root / f"step-{step:08d}"
-    tmp = root / f".tmp-step-{step:08d}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp, final = _temporary_folder(out_dir, step, str(os.getpid()))
     save_checkpoint(model, processor, tmp, include_tokenizer=True, trained=True)
     opt_t, opt_info = _optimizer_state(optimizer)
     rng_t, rng_info = _rng_state()
-    save_file({**opt_t, **rng_t}, str(tmp / STATE_TENSORS), metadata={"format": "affectllm-train/1"})
-    state = {"format": "affectllm-train/1", "step": step, "progress": progress, "optimizer": opt_info,
+    save_file({**opt_t, **rng_t}, str(tmp / STATE_TENSORS), metadata={"format": PLAIN_FORMAT})
+    state = {"format": PLAIN_FORMAT, "step": step, "progress": progress, "optimizer": opt_info,
              "scheduler": scheduler.state_dict() if scheduler is not None else None, "rng": rng_info}
     (tmp / STATE_JSON).write_text(json.dumps(state, indent=1, default=_jsonable))
-    _fsync_tree(tmp)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    _fsync_dir(root)
-    for _, old in list_checkpoints(out_dir)[:-max(1, keep_last)]:
-        shutil.rmtree(old, ignore_errors=True)
+    return _commit(out_dir, tmp, final, keep_last)
+
+
+def save_sharded_checkpoint(accel, out_dir: str | os.PathLike[str], step: int, scheduler,
+                            progress: dict[str, Any], keep_last: int = 2) -> Path:
+    """Every process: accelerate's sharded state into ``step-<step>/accelerate_state``; rank 0: progress JSON,
+    the atomic rename and the rotation. Collective: all processes call it at the same step."""
+    from affectllm.training.sharding import launch_description
+
+    main = accel.is_main_process
+    tmp, final = _temporary_folder(out_dir, step, "sharded", clean=main)
+    accel.wait_for_everyone()  # the empty temporary folder exists before anyone writes into it
+    accel.save_state(str(tmp / ACCEL_STATE))
+    accel.wait_for_everyone()  # every rank's shards and RNG file are written
+    if main:
+        state = {"format": SHARDED_FORMAT, "step": step, "progress": progress, "launch": launch_description(accel),
+                 "scheduler": scheduler.state_dict() if scheduler is not None else None}
+        (tmp / STATE_JSON).write_text(json.dumps(state, indent=1, default=_jsonable))
+        _commit(out_dir, tmp, final, keep_last)
+    accel.wait_for_everyone()  # nobody goes on (or reads checkpoints) before the rename and rotation
     return final
 
 
@@ -169,15 +216,46 @@ def load_trainable_weights(model, folder: str | os.PathLike[str]) -> int:
     return len(state)
 
 
+def read_training_state(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """The checkpoint's ``training_state.json``, with a clear error when ``folder`` is not a training checkpoint."""
+    folder = Path(folder)
+    if not (folder / STATE_JSON).is_file():
+        raise FileNotFoundError(f"{folder}: no {STATE_JSON}; it is not a training checkpoint (pass the run's "
+                                "output folder to resume, or start without --resume)")
+    return json.loads((folder / STATE_JSON).read_text())
+
+
+def check_resumable(folder: str | os.PathLike[str], accel) -> dict[str, Any]:
+    """The checkpoint's state, after checking that this launch can resume it (same kind: plain / FSDP /
+    DeepSpeed; and for a sharded one the same process count); the error names the folder and the launch to use."""
+    from affectllm.training.sharding import PLAIN, launch_kind
+
+    state = read_training_state(folder)
+    written = state.get("launch", {}).get("kind", PLAIN) if state.get("format") == SHARDED_FORMAT else PLAIN
+    now = launch_kind(accel)
+    if state.get("format") not in (PLAIN_FORMAT, SHARDED_FORMAT):
+        raise ValueError(f"{folder}/{STATE_JSON}: unknown checkpoint format {state.get('format')!r}; it was "
+                         "written by another version of affectllm")
+    how = {PLAIN: "one process or DDP (accelerate launch --multi_gpu / train/accelerate/ddp.yaml)",
+           "fsdp": "FSDP (accelerate launch --config_file train/accelerate/fsdp2.yaml)",
+           "deepspeed": "DeepSpeed (accelerate launch --config_file train/accelerate/deepspeed-zero2.yaml)"}
+    if written != now:
+        raise ValueError(f"{folder}: this checkpoint was written under {how[written]} but this run is launched "
+                         f"under {how[now]}; resume it with the launch that wrote it, or start a new output_dir "
+                         "without --resume")
+    n = state.get("launch", {}).get("num_processes")
+    if written != PLAIN and n is not None and int(n) != accel.num_processes:
+        raise ValueError(f"{folder}: this {written} checkpoint holds the state of {n} processes but this launch "
+                         f"has {accel.num_processes}; resume with --num_processes {n}")
+    return state
+
+
 def load_training_checkpoint(folder: str | os.PathLike[str], model, optimizer, scheduler) -> dict[str, Any]:
     """Restore weights, optimizer, scheduler and every RNG from ``folder``; returns its progress dict + step."""
     from safetensors.torch import load_file
 
     folder = Path(folder)
-    if not (folder / STATE_JSON).is_file():
-        raise FileNotFoundError(f"{folder}: no {STATE_JSON}; it is not a training checkpoint (pass the run's "
-                                "output folder to resume, or start without --resume)")
-    state = json.loads((folder / STATE_JSON).read_text())
+    state = read_training_state(folder)
     tensors = load_file(str(folder / STATE_TENSORS))
     load_trainable_weights(model, folder)
     _load_optimizer(optimizer, tensors, state["optimizer"])
@@ -185,3 +263,27 @@ def load_training_checkpoint(folder: str | os.PathLike[str], model, optimizer, s
         scheduler.load_state_dict(state["scheduler"])
     _set_rng_state(tensors, state["rng"])
     return {"step": int(state["step"]), **state["progress"]}
+
+
+def load_sharded_checkpoint(accel, folder: str | os.PathLike[str], scheduler) -> None:
+    """Every process, after ``accelerator.prepare``: the sharded model, optimizer and this rank's RNG states from
+    ``folder/accelerate_state``, and the scheduler from the JSON. Collective."""
+    folder = Path(folder)
+    state = read_training_state(folder)
+    if not (folder / ACCEL_STATE).is_dir():
+        raise FileNotFoundError(f"{folder}: no {ACCEL_STATE}/ beside {STATE_JSON}; the checkpoint is incomplete "
+                                "(delete this folder to resume from the one before)")
+    accel.load_state(str(folder / ACCEL_STATE))
+    if scheduler is not None and state.get("scheduler") is not None:
+        scheduler.load_state_dict(state["scheduler"])
+
+
+def sharded_progress(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """A sharded checkpoint's progress dict + step (its tensors load later, in ``load_sharded_checkpoint``)."""
+    state = read_training_state(folder)
+    return {"step": int(state["step"]), **state["progress"]}
+
+
+def is_sharded_checkpoint(folder: str | os.PathLike[str]) -> bool:
+    """Whether ``folder`` was written by ``save_sharded_checkpoint``."""
+    return read_training_state(folder).get("format") == SHARDED_FORMAT

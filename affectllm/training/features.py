@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import torch
 
+from affectllm.model.configuration_affectllm import MODALITIES
 from affectllm.model.towers.base import TowerOutput
 from affectllm.training.data import TrainBatch
 from affectllm.training.feature_cache import CacheEntry, FeatureCache, ItemFeatures
+from affectllm.training.sharding import unsharded
 
 VISION_INPUTS = ("pixel_values", "pixel_mask", "video_timestamps")
 AUDIO_INPUTS = ("input_values", "input_values_mask")
@@ -42,7 +44,9 @@ def encode_fresh(model, batch: TrainBatch, device: torch.device) -> list[list[It
     inputs = {k: v.to(device) for k, v in batch.media_inputs.items()}
     if "pixel_values" in inputs:
         inputs["pixel_values"] = inputs["pixel_values"].to(dtype)
-    outs = model.encode_media(**inputs)
+    towers = [t for m in MODALITIES if (t := getattr(model, f"{m}_tower", None)) is not None]
+    with unsharded(model, towers):  # FSDP2: the towers run outside the model's forward, so on whole weights
+        outs = model.encode_media(**inputs)
     for m, out in outs.items():
         owners = batch.fresh_vision if m == "vision" else batch.fresh_audio
         for j, (r, i) in enumerate(owners):

@@ -74,6 +74,7 @@ class TrainingRun:
         from accelerate.utils import DistributedDataParallelKwargs
 
         from affectllm.training.checkpointing import latest_checkpoint
+        from affectllm.training.sharding import enable_cpu_fsdp, is_sharded
 
         self.t_start = time.time()
         self.cfg, self.out = cfg, cfg.out_dir
@@ -99,6 +100,8 @@ class TrainingRun:
         self.accel = accel = Accelerator(
             mixed_precision=_mixed_precision(cfg), gradient_accumulation_steps=1, cpu=multi_cpu,
             kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+        enable_cpu_fsdp(accel)  # `--use_fsdp` on a CPU machine: accelerate's FSDP2 path over gloo (sharding.py)
+        self.sharded = is_sharded(accel)  # FSDP / DeepSpeed: every process saves and loads (accelerate's state)
         self.device = accel.device
         self.echo = echo if accel.is_main_process else _silent  # one process speaks (and logs, and saves): rank 0
         if self.device.type == "cpu" and cfg.train.cpu_threads:
@@ -177,15 +180,26 @@ class TrainingRun:
                                  max_length=cfg.data.max_length)
 
     def restore(self) -> None:
-        """Progress counters from zero, or weights, optimizer, schedule, RNG and counters from the checkpoint."""
-        from affectllm.training.checkpointing import load_training_checkpoint
+        """Progress counters from zero, or weights, optimizer, schedule, RNG and counters from the checkpoint.
+
+        A sharded checkpoint (FSDP / DeepSpeed) gives its counters here and its tensors after ``prepare``, once
+        the model and optimizer are sharded like the ones that wrote it.
+        """
+        from affectllm.training import checkpointing as ck
         from affectllm.training.feature_cache import CacheStats
 
         self.progress: dict[str, Any] = {"epoch": 0, "batch": 0, "skipped": 0, "skipped_ids": [], "samples": 0,
                                          "cache": CacheStats().__dict__}
         self.step = 0
         if self.ckpt is not None:
-            self.progress = load_training_checkpoint(self.ckpt, self.model, self.optimizer, self.scheduler)
+            try:
+                ck.check_resumable(self.ckpt, self.accel)
+            except ValueError as e:
+                raise ConfigError(str(e)) from e
+            if self.sharded:
+                self.progress = ck.sharded_progress(self.ckpt)
+            else:
+                self.progress = ck.load_training_checkpoint(self.ckpt, self.model, self.optimizer, self.scheduler)
             self.step = self.progress.pop("step")
             self.echo(f"resumed from {self.ckpt} (step {self.step}, epoch {self.progress['epoch']}, "
                       f"batch {self.progress['batch']})")
@@ -193,6 +207,7 @@ class TrainingRun:
     def prepare(self) -> None:
         """Train mode, accelerate's wrapping (DDP / FSDP / DeepSpeed), the metrics log; says what will train."""
         from affectllm.training.feature_cache import CacheStats
+        from affectllm.training.sharding import FSDP, describe, launch_kind
 
         accel, bs, world = self.accel, self.bs, self.world
         self.model.train()
@@ -203,6 +218,12 @@ class TrainingRun:
         self.model, self.optimizer = accel.prepare(self.model, self.optimizer)
         self.inner = accel.unwrap_model(self.model)
         self.trainables = [p for ps in self.groups.values() for p in ps]
+        if launch_kind(accel) == FSDP:  # FSDP2 replaced the parameters by sharded ones (the optimizer follows)
+            self.trainables = [p for p in self.inner.parameters() if p.requires_grad]
+        if self.ckpt is not None and self.sharded:
+            from affectllm.training.checkpointing import load_sharded_checkpoint
+
+            load_sharded_checkpoint(accel, self.ckpt, self.scheduler)
         self.metrics = (MetricsLog(self.out / "metrics.jsonl", self.step if self.ckpt is not None else None)
                         if accel.is_main_process else None)
         self.totals = CacheStats(**self.progress["cache"])
@@ -210,7 +231,8 @@ class TrainingRun:
         n_eval = len(self.eval_ds) if self.eval_ds is not None else 0
         self.echo(f"{self.cfg.name}: stage {self.cfg.stage}, {len(self.train_ds)} train rows ({self.load_skipped} "
                   f"skipped at load), {n_eval} eval rows; trainable {self.trainable:,} / frozen {self.frozen:,} "
-                  f"parameters; {world} process(es) on {self.device}, mixed precision {accel.mixed_precision}")
+                  f"parameters; {world} process(es) on {self.device} ({describe(accel, self.model)}), mixed precision "
+                  f"{accel.mixed_precision}")
 
     def evaluate(self) -> dict[str, Any]:
         """Eval loss on the eval rows, plus label scores of generated answers when train.eval_generate."""
@@ -313,19 +335,13 @@ class TrainingRun:
 
     def after_step(self, rec: dict[str, Any]) -> None:
         """Evaluation and checkpoint at their cadence, then the step's metrics line."""
-        from affectllm.training.checkpointing import save_training_checkpoint
-
         cfg, step = self.cfg, self.step
         if cfg.train.eval_every and step % cfg.train.eval_every == 0:
             self.last_eval = self.evaluate()
             rec.update(self.last_eval)
         if cfg.train.save_every and step % cfg.train.save_every == 0 and step < cfg.train.max_steps:
             self.progress["cache"] = self.totals.__dict__
-            if self.accel.is_main_process:
-                save_training_checkpoint(self.out, step, self.inner, self.processor, self.optimizer, self.scheduler,
-                                         self.progress, cfg.train.keep_last)
-            self.last_saved = step
-            self.accel.wait_for_everyone()
+            self.save()
         if self.metrics is not None and (step % cfg.train.log_every == 0 or step == cfg.train.max_steps
                                          or "eval_loss" in rec):
             self.metrics.write(rec)
@@ -333,6 +349,19 @@ class TrainingRun:
                 for k, v in rec.items():
                     if isinstance(v, (int, float)) and k != "step":
                         self.writer.add_scalar(k, v, step)
+
+    def save(self) -> None:
+        """The training checkpoint of this step: rank 0 alone (one process, DDP), or every process (sharded)."""
+        from affectllm.training.checkpointing import save_sharded_checkpoint, save_training_checkpoint
+
+        keep = self.cfg.train.keep_last
+        if self.sharded:
+            save_sharded_checkpoint(self.accel, self.out, self.step, self.scheduler, self.progress, keep)
+        elif self.accel.is_main_process:
+            save_training_checkpoint(self.out, self.step, self.inner, self.processor, self.optimizer, self.scheduler,
+                                     self.progress, keep)
+        self.last_saved = self.step
+        self.accel.wait_for_everyone()
 
     def row_sources(self) -> dict[str, int]:
         """Training rows per data source (the rows' ``source`` column), for the model card."""
@@ -343,8 +372,12 @@ class TrainingRun:
 
     # --- step 8 -------------------------------------------------------------------------------------------
     def finish(self) -> dict[str, Any]:
-        """A last evaluation unless one just ran, the final checkpoint, the adapter, loss.png, summary.json."""
-        from affectllm.training.checkpointing import save_training_checkpoint
+        """A last evaluation unless one just ran, the final checkpoint, the adapter, loss.png, summary.json.
+
+        Sharded (FSDP / DeepSpeed): every process saves the checkpoint and gathers the full weights, which rank 0
+        writes as the adapter.
+        """
+        from affectllm.training.sharding import full_state_dict
 
         cfg, out, accel, inner, progress = self.cfg, self.out, self.accel, self.inner, self.progress
         if not cfg.train.eval_every or not self.last_eval:
@@ -352,16 +385,16 @@ class TrainingRun:
             if self.metrics is not None and self.last_eval:
                 self.metrics.write({"step": self.step, **self.last_eval})
         progress["cache"] = self.totals.__dict__
+        if self.step != self.last_saved:
+            self.save()
+        gathered = full_state_dict(accel, self.model) if self.sharded else None  # collective
         summary: dict[str, Any] = {}
         if accel.is_main_process:
             from affectllm.model.checkpoint import save_checkpoint
             from affectllm.training.plots import plot_loss
 
-            if self.step != self.last_saved:
-                save_training_checkpoint(out, self.step, inner, self.processor, self.optimizer, self.scheduler,
-                                         progress, cfg.train.keep_last)
             save_checkpoint(inner, self.processor, out / "adapter", include_tokenizer=inner.config.text_model is None,
-                            trained=True)
+                            trained=True, state_dict=gathered)
             self.metrics.close()
             plot_loss(out / "metrics.jsonl", out / "loss.png", title=cfg.name)
             wall = time.time() - self.t_start
