@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     heads = {int(k): VoiceExpert.load(p) for k, p in meta["fold_heads"].items()}
     voice = np.zeros((len(rows), len(BASE_CLASSES)), np.float32)
     for k, head in heads.items():
-        voice[folds == k] = head.predict(feats[folds == k, head.layer])
+        voice[folds == k] = head.predict(head.features_of_blocks(feats[folds == k]))
     fused = []
     for row in voice:
         f = fuse(voice=dict(zip(BASE_CLASSES, row.tolist())), face=None)  # audio-only corpora: no face
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         out[f"macro_{col}"] = float(np.mean([table[c][col] for c in names]))
 
     print(f"Speaker-independent top-1 on held-out speakers ({len(rows)} clips, {meta['folds']} speaker folds; "
-          f"voice head on Whisper-base block {meta['layer']})")
+          f"voice head on Whisper-base blocks {'+'.join(map(str, np.atleast_1d(meta['layer'])))})")
     print(f"{'corpus':<9}{'clips':>6}{'voice':>8}{'face':>8}{'fused':>8}{'chance':>8}{'majority':>10}")
     for c in names:
         t = table[c]

@@ -5,7 +5,7 @@
 
 Columns (same rows, same run): the majority class of the test split, the lexicon cues the pipeline used before
 the expert (NRC EmoLex / DUTIR via ``perception.lexicon.text_cues``; no emotion word -> the majority class), the
-shipped head (``affectllm/assets/text_expert``, multilingual-e5-small) and any extra heads (``--head NAME=DIR``,
+shipped expert (``affectllm/assets/text_expert``: e5 + MiniLM, and its e5 head for Han / kana / Hangul text, each text routed as the pipeline routes it) and any extra heads (``--head NAME=DIR``,
 made by ``train/train_text_expert.py --out DIR``: e.g. the English-only MiniLM head, the e5 head without CLUE).
 Everything goes through ``TextEmotionExpert.probs`` / ``text_cues``, the calls the pipeline makes.
 
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--head", action="append", default=[], help="NAME=DIR of another head to measure")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
-    heads = {"e5 (shipped)": TextEmotionExpert(default_dir())}
+    heads = {"shipped": TextEmotionExpert(default_dir())}
     for spec in args.head:
         name, _, d = spec.partition("=")
         heads[name] = TextEmotionExpert(Path(d))
@@ -122,9 +122,14 @@ def main(argv: list[str] | None = None) -> int:
         import torch
         from train_text_expert import embeddings
 
-        emb = embeddings(h.config["encoder"], *tag, texts)
-        with torch.no_grad():
-            return torch.softmax(h.head(torch.from_numpy(emb)), -1).numpy()
+        out = np.zeros((len(texts), len(FINE_LABELS)), np.float32)  # [N, 28]
+        readers = [h.reader_for(t) for t in texts]  # the head the pipeline routes each text to
+        for reader in {id(r): r for r in readers}.values():
+            idx = [i for i, r in enumerate(readers) if r is reader]
+            emb = embeddings(reader.config["encoder"], *tag, texts)[idx]
+            with torch.no_grad():
+                out[idx] = torch.softmax(reader.head(torch.from_numpy(emb)), -1).numpy()
+        return out
 
     # ---- MELD
     rows = text_corpora.load(root, "meld", "test")

@@ -3,11 +3,11 @@
     PYTHONPATH=$PWD python train/train_voice_expert.py            # ~12 min features (once, cached) + ~3 min fits
 
 1. Features: pooled Whisper-base encoder states of every clip (``train/voice_features.py``; cached under
-   ``$AFFECTLLM_HOME/voice_expert`` or ``--cache``), every block, so the layer is chosen without re-encoding.
+   ``$AFFECTLLM_HOME/voice_expert`` or ``--cache``), every block, so the blocks are chosen without re-encoding.
 2. Folds: inside each corpus, speakers are dealt round-robin into ``--folds`` groups (CASIA's two speakers
    land in folds 0 and 1: trained on one, validated on the other, and the reverse). Fold k holds out its
    speakers of every corpus at once; each clip is validated once, by a head that never heard its speaker.
-3. Grid: encoder layer x L2 strength, scored by macro (over corpora) top-1 on the held-out speakers. The
+3. Grid: encoder block set (one block, or several pooled side by side) x L2 strength, scored by macro (over corpora) top-1 on the held-out speakers. The
    chosen head's out-of-fold logits fit one temperature (NLL), giving calibrated probabilities; their expected
    calibration error and a reliability diagram are written beside the weights.
 4. The final head is fitted on all speakers with the chosen settings and shipped as safetensors
@@ -33,7 +33,7 @@ from voice_features import extract  # noqa: E402
 
 from affectllm.instruct.labelled_corpora import speaker_folds  # noqa: E402
 from affectllm.perception.fusion import FACE_WEIGHT, expected_calibration_error, reliability_bins  # noqa: E402
-from affectllm.perception.voice import BASE_CLASSES, VoiceExpert, VoiceHead  # noqa: E402
+from affectllm.perception.voice import BASE_CLASSES, VoiceExpert, VoiceHead, block_features  # noqa: E402
 
 SEED = 0
 
@@ -124,8 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=None, help="feature cache (default $AFFECTLLM_HOME/voice_expert)")
     ap.add_argument("--out", type=Path, default=REPO / "affectllm" / "assets" / "voice_expert")
     ap.add_argument("--folds", type=int, default=4)
-    ap.add_argument("--layers", default="0,1,2,3", help="encoder layers to try (block index; 6 = final output for base)")
-    ap.add_argument("--l2", default="30,300", help="L2 strengths to try")
+    ap.add_argument("--layers", default="2,1+2,2+3,1+2+3",
+                    help="encoder block sets to try, comma-separated; 1+2 = blocks 1 and 2 pooled side by side "
+                         "(block index; 6 = final output for base)")
+    ap.add_argument("--l2", default="30,100,300", help="L2 strengths to try")
     ap.add_argument("--limit", type=int, default=None, help="first N clips only (a smoke run)")
     ap.add_argument("--fold-head", type=int, default=None, metavar="K",
                     help="only fit the head that never hears fold K's speakers, with the shipped head's layer, L2 "
@@ -150,13 +152,13 @@ def main(argv: list[str] | None = None) -> int:
           + ", ".join(f"{k}: {sorted({r['speaker'] for r, f in zip(rows, folds) if f == k})}" for k in range(args.folds)))
 
     grid = []
-    for layer in [int(v) for v in args.layers.split(",")]:
+    for layer in [tuple(int(b) for b in v.split("+")) for v in args.layers.split(",")]:
         for l2 in [float(v) for v in args.l2.split(",")]:
-            logits = cross_validate(feats[:, layer], y, folds, l2)
+            logits = cross_validate(block_features(feats, layer), y, folds, l2)
             acc = per_corpus_accuracy(logits.argmax(1), y, corpora)
             macro = float(np.mean(list(acc.values())))
             grid.append({"layer": layer, "l2": l2, "macro": macro, **acc, "logits": logits})
-            print(f"[cv] layer {layer} l2 {l2:g}: macro {macro:.3f}  "
+            print(f"[cv] blocks {'+'.join(map(str, layer))} l2 {l2:g}: macro {macro:.3f}  "
                   + "  ".join(f"{c} {a:.3f}" for c, a in acc.items()), flush=True)
     best = max(grid, key=lambda g: g["macro"])
     temperature = fit_temperature(best["logits"], y)
@@ -174,11 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[calibration] ECE {ece:.4f} after temperature (before: {ece_raw:.4f}), 10 equal-width bins")
 
     # final head on every speaker, temperature folded into the linear layer
-    head = fit_head(feats[:, best["layer"]], y, best["l2"])
+    head = fit_head(block_features(feats, best["layer"]), y, best["l2"])
     with torch.no_grad():
         head.linear.weight /= temperature
         head.linear.bias /= temperature
-    info = {"whisper": "base", "layer": best["layer"], "l2": best["l2"], "temperature": round(temperature, 4),
+    info = {"whisper": "base", "layer": list(best["layer"]), "l2": best["l2"], "temperature": round(temperature, 4),
             "cv_macro_top1": round(macro, 4), "cv_top1": {c: round(a, 4) for c, a in acc.items()},
             "ece": round(ece, 4), "clips": len(rows), "folds": args.folds}
     args.out.mkdir(parents=True, exist_ok=True)
@@ -189,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     # out-of-fold predictions and per-fold heads for bench/quality.py
     fold_heads = {}
     for k in range(args.folds):
-        h = fit_head(feats[folds != k, best["layer"]], y[folds != k], best["l2"])
+        h = fit_head(block_features(feats[folds != k], best["layer"]), y[folds != k], best["l2"])
         with torch.no_grad():
             h.linear.weight /= temperature
             h.linear.bias /= temperature
@@ -211,17 +213,17 @@ def fit_fold_head(corpora_dir: Path, cache: Path, fold: int, k: int, out: Path) 
     split is by speaker, whatever subset of rows the caller trains on).
     """
     shipped = VoiceExpert.load()
-    layer, l2, temperature = shipped.layer, float(shipped.info["l2"]), float(shipped.info["temperature"])
+    layer, l2, temperature = shipped.layers, float(shipped.info["l2"]), float(shipped.info["temperature"])
     rows, feats, _ = extract(corpora_dir, cache)  # [N, L, 2D], cached
     y = np.array([BASE_CLASSES.index(r["label"]) for r in rows])
     folds = speaker_folds(rows, k)
     keep = folds != fold
-    head = fit_head(feats[keep, layer], y[keep], l2)
+    head = fit_head(block_features(feats[keep], layer), y[keep], l2)
     with torch.no_grad():
         head.linear.weight /= temperature
         head.linear.bias /= temperature
     heard = sorted({r["speaker"] for r, f in zip(rows, folds) if f != fold})
-    info = {"whisper": shipped.info.get("whisper", "base"), "layer": layer, "l2": l2, "temperature": temperature,
+    info = {"whisper": shipped.info.get("whisper", "base"), "layer": list(layer), "l2": l2, "temperature": temperature,
             "fold": fold, "folds": k, "clips": int(keep.sum()), "speakers": heard}
     expert = VoiceExpert(head, layer, BASE_CLASSES, info)
     expert.save(out)
@@ -235,14 +237,14 @@ def write_report(path: Path, info: dict, acc: dict, base: dict, grid: list, ece:
     macro = np.mean(list(acc.values()))
     chance = np.mean([b["chance"] for b in base.values()])
     major = np.mean([b["majority"] for b in base.values()])
-    gtable = "\n".join(f"| {g['layer']} | {g['l2']:g} | {g['macro']:.3f} |" for g in grid)
+    gtable = "\n".join(f"| {'+'.join(map(str, g['layer']))} | {g['l2']:g} | {g['macro']:.3f} |" for g in grid)
     path.write_text(f"""# Voice-emotion expert: report
 
 Re-create: `PYTHONPATH=$PWD python train/train_voice_expert.py` (features cached under `$AFFECTLLM_HOME/voice_expert`;
 this run took {seconds / 60:.1f} min on 2 shared CPU cores).
 
 **What it is.** A linear softmax head (multinomial logistic regression, class-balanced, L2 {info['l2']:g}) on the
-mean- and std-pooled hidden states of block {info['layer']} of the frozen Whisper-base encoder (the Transcriber's
+mean- and std-pooled hidden states of blocks {' and '.join(map(str, info['layer']))} (side by side) of the frozen Whisper-base encoder (the Transcriber's
 own weights), computed over the clip's real length (first 30 s). Classes: {', '.join(BASE_CLASSES)}.
 Valence/arousal: the probability-weighted circumplex positions of the classes (`affectllm.instruct.grounded.EMOTIONS`).
 Probabilities are temperature-scaled (T = {temperature:.3f}, fitted on the out-of-fold logits; folded into the

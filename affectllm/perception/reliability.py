@@ -23,10 +23,12 @@ log-linear pool)
     the clip that is speech (VAD span without pauses / duration), full trust from ``VOICE_MIN_SHARE``; and the
     distance of the clip's pooled Whisper features from the acted corpora the head was trained on
     (``domain_distance``: the RMS z-score under the head's own standardisation statistics, i.e. the training
-    features' mean and std). Measured on 12 random clips of each acted corpus (the head's training data): RAVDESS median 0.84
-    (max 0.99), CASIA 1.09 (1.20), EmoDB 1.10 (1.25); the 8 TV clips 0.98-1.31 (their audio looks acted-like
-    to this measure); the espeak-ng example clip 1.47; JFK's 1961 recording 1.90. Full trust up to
-    ``VOICE_IN_DOMAIN`` (just above the acted maximum), then ``(VOICE_IN_DOMAIN / d) ** 4``.
+    features' mean and std, over the head's blocks 1-3). Measured on every acted clip (the head's training data,
+    ``bench/voice_domain.py``): RAVDESS median 0.83 (p95 0.99), EmoDB 1.09 (1.20), CASIA 1.16 (1.33; 8 % of its
+    clips lie above the bound and lose at most a third of the weight); the 8 TV clips 0.98-1.20 (their audio looks
+    acted-like to this measure); the espeak-ng example clip 1.38; JFK's 1961 recording 1.84. Full trust up to
+    ``VOICE_IN_DOMAIN`` (above the acted corpora's p95 and every TV clip, below the synthetic voice), then
+    ``(VOICE_IN_DOMAIN / d) ** 4``.
   - text: words in what the expert read (a one-word transcript says little), full trust from
     ``TEXT_MIN_WORDS``; Whisper's language probability when the text is the transcript or its translation
     (a mis-identified language garbles both), full trust from ``TEXT_MIN_LANGUAGE_P``, linear below.

