@@ -202,9 +202,11 @@ class TextEmotionExpert:
 
     def probs(self, texts: Sequence[str]) -> np.ndarray:  # [N] texts -> [N, 28], rows sum to 1
         out = np.zeros((len(texts), len(FINE_LABELS)), np.float32)
-        for reader in {id(self.reader_for(t)): self.reader_for(t) for t in texts}.values():
-            idx = [i for i, t in enumerate(texts) if self.reader_for(t) is reader]
-            out[idx] = reader.probs([texts[i] for i in idx])
+        readers = [self.reader_for(t) for t in texts]  # one routing per text
+        for reader in (self.main, self.east):
+            idx = [i for i, r in enumerate(readers) if r is reader]
+            if idx:
+                out[idx] = reader.probs([texts[i] for i in idx])
         return out
 
     def read(self, transcript: str | None = None, language: str | None = None, translation: str | None = None,
