@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 def main(argv: list[str] | None = None) -> int:
     from affectllm.evaluation.scoring import score
-    from affectllm.perception.label_sets import LABEL_MASS, LABEL_MAX, fine_distribution, select
+    from affectllm.perception.label_sets import LABEL_MASS, LABEL_MAX, label_set
     from affectllm.perception.pipeline import Experts, perceive
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -66,9 +66,9 @@ def main(argv: list[str] | None = None) -> int:
             return []
         expert = read[n]
         rho = fu.get("weights", {}).get("text", 0.0)
-        # the same spread fusion uses (evidence.fused.labels is this at the shipped setting)
-        dist = fine_distribution(fu["probs"], (expert or {}).get("fine"), rho if expert else 0.0)
-        return [lab for lab, _ in select(dist, mass, size)]
+        # the rule fusion uses (evidence.fused.labels is this at the shipped setting)
+        sets = label_set(fu["probs"], (expert or {}).get("fine"), rho if expert else 0.0, mass, size)
+        return [lab for lab, _ in sets]
 
     res: dict = {"clips": len(names), "command": "PYTHONPATH=$PWD python bench/label_sets.py",
                  "shipped": {"mass": LABEL_MASS, "max": LABEL_MAX,

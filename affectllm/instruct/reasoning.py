@@ -364,6 +364,8 @@ def _conflict_move(evidence: dict[str, Any], conclusion: str | None, key: str) -
 def _conclusion(labels: list[str], key: str, nothing: bool) -> str:
     if nothing or not labels:
         return _say(key, "end-none", "nothing_left")
+    if labels[0] == "neutral" and len(labels) > 1:  # a mostly neutral reading that leans somewhere (label_sets)
+        return _say(key, "end", "neutral_lean", names=_join(labels[1:]))
     return _say(key, "end", "labels", names=_join(labels), fit="fit" if len(labels) > 1 else "fits")
 
 

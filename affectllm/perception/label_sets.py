@@ -12,7 +12,8 @@ label of the class first). Base classes with no GoEmotions label (calm, bored) k
 own name. Labels are the adjectives users and OV-MER references use (``ADJECTIVE``: nervousness -> nervous).
 
 The set: labels in decreasing P, as many as needed to reach ``LABEL_MASS`` of the mass, at most
-``LABEL_MAX``, at least one (``select``). The threshold is measured in ``bench/label_sets.py`` with the
+``LABEL_MAX``, at least one (``select``); "neutral" is set apart (``label_set``): it leads where it is the
+fused top class and the emotions are chosen over the rest of the mass. The threshold is measured in ``bench/label_sets.py`` with the
 OV-MER emotion-wheel F.
 """
 
@@ -22,8 +23,9 @@ from typing import Any
 
 from affectllm.report.vocabulary import ADJECTIVE, FINE_LABELS, FINE_TO_BASE, base_of_label  # noqa: F401 - re-exported
 
-LABEL_MASS = 0.7  # cumulative probability mass the set covers: 0.5 -> 0.7 doubled OV-MER EW-L1 (bench/label_sets.py)
-LABEL_MAX = 4  # OV-MER references hold 3.4 labels on average
+LABEL_MASS = 0.7  # mass of the emotions the set covers: OV-MER EW-L1 0.38 at 0.5, 0.40 at 0.7 (bench/label_sets.py)
+LABEL_MAX = 4  # emotions in a set (a leading "neutral" besides): OV-MER references hold 3.4 labels on average
+EMOTION_FLOOR = 0.05  # below this non-neutral mass the set is "neutral" alone (the rest is noise)
 EKMAN_GROUPS: dict[str, tuple[str, ...]] = {
     "anger": ("anger", "annoyance", "disapproval"),
     "disgust": ("disgust",),
@@ -91,21 +93,34 @@ def label_set(base: dict[str, float] | None, fine: dict[str, float] | None = Non
               mass: float = LABEL_MASS, max_size: int = LABEL_MAX) -> list[list[Any]]:
     """The label set of a fused estimate (``[]`` when there is none), led by the fused top class.
 
+    "neutral" is the absence of an emotion, not one of them: it neither spends the set's mass nor its size.
+    The emotions are chosen by ``select`` over the mass that is not neutral (renormalised; their p stay the
+    fused ones), so a mostly-neutral reading with a lean towards joy still names the joy (the question is
+    which emotions are shown; the OV-MER metric drops "neutral"), and "neutral" comes first only where it is
+    the fused top class (what a one-hot answer reads). Where the non-neutral mass is below ``EMOTION_FLOOR``
+    the set is "neutral" alone.
+
     Ranking fine labels by their own mass alone would let an unsplit class outrank a split one: happy 0.46
     spread over joy, amusement, admiration … loses to neutral 0.30 kept whole, and the first label (the one a
-    report leads with, what top-1 scores) would name a class the fusion ranked second. So the set is chosen by
-    mass as ``select`` does, then the most probable label of the top base class goes first (added when the
-    mass rule left it out, the last label dropped if the set is full)."""
+    report leads with, what top-1 scores) would name a class the fusion ranked second. So the most probable
+    label of the top base class goes first (added when the mass rule left it out, the last emotion dropped
+    if the set is full)."""
     if not base:
         return []
     dist = fine_distribution(base, fine, rho)
-    out = select(dist, mass, max_size)
+    neutral = dist.pop("neutral", 0.0)
+    rest = 1.0 - neutral
+    out: list[list[Any]] = []
+    if rest >= EMOTION_FLOOR:
+        out = [[name, round(p * rest, 4)] for name, p in select({f: p / rest for f, p in dist.items()}, mass, max_size)]
     top = max(base, key=lambda b: (base[b], b))
+    if top == "neutral":
+        return [["neutral", round(neutral, 4)], *out]
     lead = _best_label_of(dist, top)
     if lead is None or (out and out[0][0] == lead[0]):
         return out
-    rest = [x for x in out if x[0] != lead[0]]
-    return [lead, *rest][:max(1, max_size)]
+    others = [x for x in out if x[0] != lead[0]]
+    return [lead, *others][:max(1, max_size)]
 
 
 def _best_label_of(dist: dict[str, float], base_class: str) -> list[Any] | None:
