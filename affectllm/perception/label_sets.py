@@ -4,11 +4,13 @@ The fused estimate is over ``BASE_CLASSES`` (9). The text expert (``evidence.tex
 distribution over GoEmotions' 28 fine labels. The fine distribution here spreads each base class's fused
 mass over its fine labels (``FINE_TO_BASE``):
 
-    P(f) = P_fused(base(f)) * [rho * q(f | base) + (1 - rho) * prior(f | base)]
+    P(f) = P_fused(base(f)) * [r * q(f | base) + (1 - r) * prior(f | base)],   r = rho * q(base)
 
-with q the text expert's fine probabilities renormalised within the base class, rho the text's fusion
-weight relative to its prior (0 without a text expert), and prior(f | base) ``PRIOR_SPLIT`` (the prototype
-label of the class first). Base classes with no GoEmotions label (calm, bored) keep their mass under their
+with q the text expert's fine probabilities (q(f | base) renormalised within the base class, q(base) their sum
+over it), rho the text's fusion weight relative to its prior (0 without a text expert), and prior(f | base)
+``PRIOR_SPLIT`` (the prototype label of the class first). The words choose a class's shades as far as they
+speak of that class: neutral words under a happy voice give "happy, excited, amused", not whichever happy
+shade the text expert's noise ranks first. Base classes with no GoEmotions label (calm, bored) keep their mass under their
 own name. Labels are the adjectives users and OV-MER references use (``ADJECTIVE``: nervousness -> nervous).
 
 The set: labels in decreasing P, as many as needed to reach ``LABEL_MASS`` of the mass, at most
@@ -58,14 +60,18 @@ def fine_distribution(base: dict[str, float], fine: dict[str, float] | None = No
     """P over fine labels (GoEmotions names, plus calm / bored) from the fused base distribution; sums to 1."""
     out: dict[str, float] = {}
     rho = max(0.0, min(1.0, rho)) if fine else 0.0
+    z_fine = float(sum((fine or {}).values()))
     for b, pb in base.items():
         prior = PRIOR_SPLIT.get(b, {b: 1.0})
         children = [f for f, fb in FINE_TO_BASE.items() if fb == b]
         q = {f: float((fine or {}).get(f, 0.0)) for f in children}
         zq = sum(q.values())
         names = dict.fromkeys([*prior, *children])
+        # the words pick the shades of a class only as far as they speak of it: their own mass on it (zq)
+        # scales rho, so neutral words under a happy voice leave the prototype split (joy first), not noise
+        r = rho * min(1.0, zq / z_fine) if z_fine > 0 else 0.0
         for f in names:
-            share = (1 - rho) * prior.get(f, 0.0) + (rho * q.get(f, 0.0) / zq if zq > 0 else rho * prior.get(f, 0.0))
+            share = (1 - r) * prior.get(f, 0.0) + (r * q.get(f, 0.0) / zq if zq > 0 else r * prior.get(f, 0.0))
             if share > 0:
                 out[f] = out.get(f, 0.0) + pb * share
     z = sum(out.values())
