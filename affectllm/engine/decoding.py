@@ -41,23 +41,24 @@ class RepetitionGuard:
 
     ``n = max(min_repeats, ceil(min_span / p))`` for a phrase, ``min_run`` for one token (runs of one token —
     newlines, dashes, dots — are legitimate formatting far more often than phrases): one token repeated 32 times,
-    a 2-token phrase 6 times, a
-    4-token quote (`` "The...",`` in SmolLM2's tokens) or any longer phrase 3 times. Loops of greedy decoding in
-    small LMs look like that; real reports do not. The faithfulness check (``affectllm.faithful.find_loop``)
-    calls a phrase said 3 times in a row a loop, so the guard stops at the third copy and keeps one.
+    a 2-token phrase (`` and voice``) or any longer phrase 3 times. Loops of greedy decoding in small LMs look
+    like that; real reports do not. The faithfulness check (``affectllm.faithful.find_loop``) calls a phrase
+    said 3 times in a row a loop, so the guard stops at the third copy and keeps one; as the check does, it
+    lets by a repetition the prompt holds (``said``: a transcript's "no, no, no" quoted).
     """
 
     max_period: int = 32
     min_repeats: int = 3
-    min_span: int = 12
+    min_span: int = 6
     min_run: int = 32
 
-    def looping(self, ids: Sequence[int]) -> bool:
-        return self.repeated_tail(ids) > 0
+    def looping(self, ids: Sequence[int], said: Sequence[int] | None = None) -> bool:
+        return self.repeated_tail(ids, said) > 0
 
-    def repeated_tail(self, ids: Sequence[int]) -> int:
+    def repeated_tail(self, ids: Sequence[int], said: Sequence[int] | None = None) -> int:
         """How many trailing tokens are extra copies of the loop (0: not looping); the decoder drops them,
-        so a stopped row keeps one copy of the phrase, not n."""
+        so a stopped row keeps one copy of the phrase, not n. ``said``: the prompt's tokens; a repetition
+        found in them is copied, not a loop."""
         n = len(ids)
         for p in range(1, min(self.max_period, n // self.min_repeats) + 1):
             if ids[-1] != ids[-1 - p] if n > p else True:
@@ -67,8 +68,17 @@ class RepetitionGuard:
             reps = self.min_run if p == 1 else max(self.min_repeats, math.ceil(self.min_span / p))
             span = p * reps
             if span <= n and list(ids[-span:]) == list(ids[-p:]) * reps:
+                if said is not None and _contains(said, list(ids[-span:])):
+                    continue
                 return span - p
         return 0
+
+
+def _contains(seq: Sequence[int], part: list[int]) -> bool:
+    """Whether ``part`` occurs in ``seq`` as a contiguous run."""
+    k = len(part)
+    first = part[0]
+    return any(seq[i] == first and list(seq[i:i + k]) == part for i in range(len(seq) - k + 1))
 
 
 @dataclass
@@ -163,8 +173,10 @@ class _Rows:
     """The answers being built, one per batch row: tokens, text, stop strings, the repetition guard, streaming."""
 
     def __init__(self, tokenizer: Any, s: GenerationSettings, eos: list[int], stops: list[str],
-                 on_text: Callable[[int, str], None] | None, n_rows: int) -> None:
+                 on_text: Callable[[int, str], None] | None, n_rows: int,
+                 prompts: list[list[int]] | None = None) -> None:
         self.tokenizer, self.s, self.eos, self.stops, self.on_text = tokenizer, s, eos, stops, on_text
+        self.prompts = prompts or [None] * n_rows  # each row's prompt tokens (the repetition guard's "said")
         self.watch_text = bool(stops) or on_text is not None
         self.ids: list[list[int]] = [[] for _ in range(n_rows)]
         self.texts = [""] * n_rows
@@ -198,7 +210,7 @@ class _Rows:
                     self.on_text(i, text[self.emitted[i]:ready])
                     self.emitted[i] = ready
         guard = self.s.repetition_guard
-        extra = guard.repeated_tail(row) if self.alive[i] and guard is not None else 0
+        extra = guard.repeated_tail(row, self.prompts[i]) if self.alive[i] and guard is not None else 0
         if extra:  # keep one copy of the loop (a streamed row has already shown the copies)
             self.reasons[i], self.alive[i] = "repetition", False
             del row[-extra:]
@@ -271,7 +283,8 @@ def decode(model: Any, tokenizer: Any, batch: dict[str, Any], settings: Generati
     if mask is None:
         mask = torch.ones_like(input_ids)
     prompt_tokens = [int(x) for x in mask.sum(-1).tolist()]
-    rows = _Rows(tokenizer, s, eos, stops, on_text, n_rows)
+    prompts = [row[m.bool()].tolist() for row, m in zip(input_ids, mask)]  # without padding
+    rows = _Rows(tokenizer, s, eos, stops, on_text, n_rows, prompts)
     scorer = _Scorer(s, input_ids, eos, suppress)
     out = model(**batch, use_cache=True, logits_to_keep=1)  # prefill: LM head on the last position only
     cache = out.cache

@@ -166,7 +166,9 @@ def test_repetition_guard_stops_a_loop():
     guard = RepetitionGuard()
     assert guard.looping([1, 2, 3, 4, 5, 6, 7, 8] * 4) and not guard.looping(list(range(60)))
     assert not guard.looping([5] * 31) and guard.looping([9] + [5] * 32)
-    assert not guard.looping([3, 4] * 5) and guard.looping([3, 4] * 6)
+    assert not guard.looping([3, 4] * 2) and guard.looping([3, 4] * 3)  # " and voice" x 3, as the check counts
+    assert not guard.looping([3, 4] * 3, said=[1, 3, 4, 3, 4, 3, 4, 2])  # copied from the prompt: not a loop
+    assert guard.looping([3, 4] * 3, said=[1, 3, 4, 2])
     assert guard.repeated_tail([0, 1, 2, 3, 4, 5, 6, 7, 8] + [1, 2, 3, 4, 5, 6, 7, 8] * 3) == 16
     assert guard.repeated_tail([9] + [5] * 32) == 31 and guard.repeated_tail(list(range(60))) == 0
 
