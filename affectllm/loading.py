@@ -40,11 +40,29 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def resolve_dtype(dtype: str | torch.dtype = "auto", device: torch.device | None = None) -> torch.dtype:
+def native_cpu_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), where oneDNN's bf16 matmuls beat
+    float32; elsewhere bf16 is emulated and slower."""
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except (AttributeError, RuntimeError):  # an older torch, or a build without the check
+        return False
+
+
+def resolve_dtype(dtype: str | torch.dtype = "auto", device: torch.device | None = None,
+                  shipped: bool = False) -> torch.dtype:
+    """``dtype="auto"``: bfloat16 on a GPU; on the CPU, ``AUTO_CPU_DTYPE`` for a shipped starter (``shipped``)
+    where the CPU has native bf16, float32 otherwise (a user's checkpoint loads as trained)."""
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype == "auto":
-        return torch.bfloat16 if device is not None and device.type == "cuda" else torch.float32
+        if device is not None and device.type == "cuda":
+            return torch.bfloat16
+        from affectllm.model.limits import AUTO_CPU_DTYPE
+
+        if shipped and AUTO_CPU_DTYPE == "bfloat16" and (device is None or device.type == "cpu") and native_cpu_bf16():
+            return torch.bfloat16
+        return torch.float32
     names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
              "float16": torch.float16, "fp16": torch.float16}
     if dtype not in names:
@@ -69,6 +87,8 @@ def load(model: str | None = None, adapter: str | None = None, device: str = "au
          quantization: str | None = "auto", merge_lora: bool = True):
     """Load ``(model, processor)`` for inference (see the module docstring for what ``model`` and ``adapter`` name).
 
+    ``dtype``: "auto" (``resolve_dtype``: bfloat16 on a GPU, and for a shipped starter on a CPU with native bf16;
+    float32 otherwise), float32, bfloat16, float16.
     ``quantization``: None / "none", "8bit" / "4bit" (bitsandbytes, CUDA), "dynamic-int8" (CPU), or "auto":
     ``AUTO_CPU_QUANTIZATION`` for a shipped starter (the embedded default, ``--model gemma``) on the CPU in
     float32, none otherwise. ``merge_lora``: fold the LoRA into the LLM's weights (faster decoding; the adapter
@@ -80,7 +100,6 @@ def load(model: str | None = None, adapter: str | None = None, device: str = "au
     from affectllm.utils.weights_guard import refuse_pickled_weights
 
     dev = resolve_device(device)
-    dt = resolve_dtype(dtype, dev)
     if model is not None and model.lower() in ("affectgpt", "affectgpt-frame", "affectgpt-face"):
         from affectllm.compat.affectgpt_hub import ensure_affectgpt  # hub download + one-time conversion
 
@@ -90,6 +109,7 @@ def load(model: str | None = None, adapter: str | None = None, device: str = "au
     ckpt = adapter or (model if model is not None and is_checkpoint(model) else None)
     starter = shipped_starter(model) if ckpt is None else None
     name = source_name(ckpt, model, starter)
+    dt = resolve_dtype(dtype, dev, shipped=starter is not None)
     quantization = resolve_quantization(quantization, starter is not None, dev, dt)
     if starter is not None:
         ckpt, model = starter, None  # the starter's config names its backbone

@@ -104,7 +104,7 @@ class StageTimer:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--dtype", default="auto", help="LLM dtype: auto (float32 on CPU), bfloat16 ...")
+    ap.add_argument("--dtype", default="auto", help="LLM dtype: auto (what a user gets: bfloat16 on a CPU with native bf16, else float32), float32, bfloat16")
     ap.add_argument("--quantization", default="none", help="engine only: none or dynamic-int8 (CPU)")
     ap.add_argument("--max-new-tokens", type=int, default=256)
     ap.add_argument("--mode", choices=("both", *MODES), default="both")

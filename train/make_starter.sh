@@ -14,7 +14,8 @@
 #   5. the report on the held-out speakers (train/starter_report.py), then the install (INSTALL=1; the default
 #      for a full run, INSTALL=0 keeps the shipped adapter)
 # Measured on 2 idle cores (Gemma, features already cached): build 460 s, train 1401 s, report 800 s: 45 min.
-# SmolLM2 with the text expert and the reasoning targets (features cached): build 614 s, train 1136 s, report ~800 s.
+# SmolLM2 with the text expert and the reasoning targets (features cached): build 614 s, train 1136 s, report ~800 s;
+# with the block 1+2+3 voice head and the e5+MiniLM text head (a shared machine): build 842 s, train 1397 s, report 899 s.
 # Env: BACKBONE=smollm2|gemma, SMOKE=1, REBUILD=1, INSTALL=0|1, PY=python, AFFECTLLM_HOME.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -123,17 +123,25 @@ def main(argv: list[str] | None = None) -> int:
                     "change to the scoring) and rewrite REPORT.md, without generating anything")
     ap.add_argument("--quantization", default=None, help="load the adapter quantised (dynamic-int8 on a CPU) to "
                     "measure what quantisation costs")
+    ap.add_argument("--dtype", default="shipped", help="the LLM's precision: shipped (the one the embedded default "
+                    "loads in on this machine, loading.resolve_dtype; model/limits.py: AUTO_CPU_DTYPE), float32, bfloat16")
     args = ap.parse_args(argv)
 
     if args.rescore:
         return rescore(args.out)
+    import torch
+
     import affectllm
     from affectllm.engine import Engine, experts_for
     from affectllm.instruct.io import iter_jsonl
     from affectllm.perception.fusion import CONFIDENT
     from affectllm.perception.voice import VoiceExpert
 
-    model, processor = affectllm.load(adapter=str(args.adapter), quantization=args.quantization)
+    if args.dtype == "shipped":  # what users of the installed starter get here
+        from affectllm.loading import resolve_dtype
+
+        args.dtype = str(resolve_dtype("auto", torch.device("cpu"), shipped=True)).removeprefix("torch.")
+    model, processor = affectllm.load(adapter=str(args.adapter), quantization=args.quantization, dtype=args.dtype)
     experts = experts_for(model)
     experts._voice = VoiceExpert.load(args.voice_head)  # never heard a held-out speaker
     engine = Engine(model, processor, experts=experts)
@@ -176,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     composition = json.loads(args.composition.read_text()) if args.composition and args.composition.exists() else {}
     summary = json.loads((args.run / "summary.json").read_text()) if (args.run / "summary.json").exists() else {}
     timings = json.loads(args.timings.read_text()) if args.timings and args.timings.exists() else {}
-    report = {"backbone": model.config.text_model, "quantization": args.quantization, "quality": summarise(samples, CONFIDENT), "confident": CONFIDENT,
+    report = {"backbone": model.config.text_model, "quantization": args.quantization, "dtype": args.dtype, "quality": summarise(samples, CONFIDENT), "confident": CONFIDENT,
               "voice_head": {"file": args.voice_head.name, **experts._voice.info},
               "composition": composition, "training": summary, "timings_s": timings,
               "eval_wall_s": round(wall, 1), "licences": LICENCES, "samples": samples, "real": real}
@@ -238,7 +246,8 @@ def render_markdown(r: dict) -> str:
     split = comp.get("split", {})
     lines = ["# The starter adapter: training report", "",
              f"Backbone `{r['backbone']}` + Whisper base encoder + face-expression towers (registry wheels); Q-Former "
-             "projector and LoRA trained on 2 CPU cores. Re-create: `bash train/make_starter.sh` "
+             f"projector and LoRA trained on 2 CPU cores; the reports below were generated in {r.get('dtype') or 'float32'} "
+             "(the precision the embedded default loads in on this machine). Re-create: `bash train/make_starter.sh` "
              "(`BACKBONE=smollm2 bash train/make_starter.sh` for SmolLM2-135M-Instruct with the same data).", "",
              "**Licence of this adapter: research / non-commercial use only.** It is trained on RAVDESS "
              "(CC BY-NC-SA 4.0), EmoDB (CC0-1.0) and CASIA (research use only).", "",

@@ -16,3 +16,10 @@ CPU_QUANTIZATIONS = ("dynamic-int8",)  # applied after loading, to the merged LL
 # the report format on 2 of 8 anchored reports ("Labels: calm 0 87, ...") and gets 4/8 first labels right
 # against float32's 6/8 with 8/8 well formed; so it stays opt-in (--quantization dynamic-int8).
 AUTO_CPU_QUANTIZATION: str | None = None
+# "auto" on the CPU for a shipped starter, where the CPU computes bf16 natively (AVX512-BF16 / AMX; see
+# loading.native_cpu_bf16): "bfloat16" or "float32". bfloat16, measured with the retrained SmolLM2 starter on
+# 2 AMD EPYC cores (one run each): the 54 held-out reports (train/starter_report.py --dtype) keep float32's
+# macro top-1 (0.639 both; 53 of 54 anchored label sets identical); decode 22.1 vs 12.8 tok/s
+# (bench/decode_speed.py, engine); prefill of 500 tokens 0.69 vs 1.10 s; a 10-s caption 7.3 vs 7.5 s
+# (bench/caption_latency.py). A CPU without native bf16 emulates it, slower than float32: it stays float32.
+AUTO_CPU_DTYPE: str = "bfloat16"

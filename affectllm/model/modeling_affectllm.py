@@ -123,7 +123,9 @@ class AffectLLMForConditionalGeneration(AffectLLMPreTrainedModel, GenerationMixi
             (n, p) for n, p in self.named_parameters() if p.requires_grad)
         config = json.dumps(self.config.to_diff_dict(), sort_keys=True, default=str)
         quant = getattr(self, "quantization_kind", None)  # a quantised load answers differently: its own id
-        return hashlib.sha256(f"{config}\0{weights}{f'{chr(0)}{quant}' if quant else ''}".encode()).hexdigest()[:16]
+        dtype = next(self.language_model.parameters()).dtype  # and so does one in another precision
+        extra = (f"\0{quant}" if quant else "") + (f"\0{dtype}" if dtype != torch.float32 else "")
+        return hashlib.sha256(f"{config}\0{weights}{extra}".encode()).hexdigest()[:16]
 
     # --- public feature API -----------------------------------------------------------------------
     def encode_media(self, pixel_values=None, pixel_mask=None, video_timestamps=None, input_values=None,
