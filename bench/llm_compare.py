@@ -200,7 +200,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--backbones", nargs="+", default=list(BACKBONES))
     ap.add_argument("--adapter", type=Path, action="append", default=[],
-                    help="a trained adapter folder (repeat per backbone); replaces --backbones, float32 only")
+                    help="a trained adapter folder (repeat per backbone); replaces --backbones")
+    ap.add_argument("--adapter-dtype", default="float32", help="the adapters' precision: float32 or bfloat16 (what "
+                    "`--dtype auto` gives an embedded default on a CPU with native bf16)")
     ap.add_argument("--tokens", type=int, default=32, help="new tokens per speed run")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--max-new-tokens", type=int, default=128, help="per chat answer")
@@ -212,7 +214,7 @@ def main() -> None:
         for a in args.adapter:
             if not (a / "config.json").is_file():
                 ap.error(f"{a}: not an adapter folder (no config.json); train one with bash train/make_starter.sh")
-        rows = [load("", "float32", adapter=a) for a in args.adapter]
+        rows = [load("", args.adapter_dtype, adapter=a) for a in args.adapter]
     else:
         rows = [load(name, dtype) for name in args.backbones for dtype in ("float32", "bfloat16")]
     measure_speed(rows, args.tokens, args.repeats)
@@ -226,7 +228,7 @@ def main() -> None:
 
     write()
     if not args.no_chat:
-        chat([r for r in rows if r["dtype"] == ("float32" if args.adapter else "bfloat16")], args.max_new_tokens,
+        chat([r for r in rows if r["dtype"] == (args.adapter_dtype if args.adapter else "bfloat16")], args.max_new_tokens,
              after_each=write)
     print(render(rows, args))
     write()
