@@ -60,9 +60,9 @@ def resolve_dtype(dtype: str | torch.dtype = "auto", device: torch.device | None
             return torch.bfloat16
         from affectllm.model.limits import AUTO_CPU_DTYPE
 
-        if shipped and AUTO_CPU_DTYPE == "bfloat16" and (device is None or device.type == "cpu") and native_cpu_bf16():
-            return torch.bfloat16
-        return torch.float32
+        on_cpu = device is None or device.type == "cpu"
+        bf16 = shipped and on_cpu and AUTO_CPU_DTYPE == "bfloat16" and native_cpu_bf16()
+        return torch.bfloat16 if bf16 else torch.float32
     names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
              "float16": torch.float16, "fp16": torch.float16}
     if dtype not in names:

@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.dtype == "shipped":  # what users of the installed starter get here
         from affectllm.loading import resolve_dtype
 
-        args.dtype = str(resolve_dtype("auto", torch.device("cpu"), shipped=True)).removeprefix("torch.")
+        bf16 = resolve_dtype("auto", torch.device("cpu"), shipped=True) == torch.bfloat16
+        args.dtype = "bfloat16" if bf16 else "float32"
     model, processor = affectllm.load(adapter=str(args.adapter), quantization=args.quantization, dtype=args.dtype)
     experts = experts_for(model)
     experts._voice = VoiceExpert.load(args.voice_head)  # never heard a held-out speaker

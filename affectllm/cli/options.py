@@ -16,7 +16,9 @@ ModelOpt = Annotated[str | None, typer.Option(
 AdapterOpt = Annotated[str | None, typer.Option("--adapter", help="AffectLLM checkpoint (projector + LoRA) to "
                                                 "apply.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:1 ...")]
-DtypeOpt = Annotated[str, typer.Option("--dtype", help="auto (bfloat16 on a GPU, and for an embedded default on a CPU with native bf16; float32 otherwise), float32, bfloat16, float16.")]
+DtypeOpt = Annotated[str, typer.Option("--dtype", help=(
+    "auto (bfloat16 on a GPU, and for an embedded default on a CPU with native bf16; float32 otherwise), "
+    "float32, bfloat16, float16."))]
 QuantizationOpt = Annotated[str, typer.Option(
     "--quantization", help=f"Load the language model quantised: {', '.join(QUANTIZATIONS)}. 8bit / 4bit (NF4) are "
     "bitsandbytes on a CUDA GPU (the 'gpu' extra: pip install 'affectllm[gpu]'); dynamic-int8 is torch's int8 "

@@ -117,8 +117,9 @@ def label_set(base: dict[str, float] | None, fine: dict[str, float] | None = Non
     neutral = dist.pop("neutral", 0.0)
     rest = 1.0 - neutral
     out: list[list[Any]] = []
-    if rest >= EMOTION_FLOOR:
-        out = [[name, round(p * rest, 4)] for name, p in select({f: p / rest for f, p in dist.items()}, mass, max_size)]
+    if rest >= EMOTION_FLOOR:  # chosen over the emotions' own mass, reported at their fused p
+        chosen = select({f: p / rest for f, p in dist.items()}, mass, max_size)
+        out = [[name, round(p * rest, 4)] for name, p in chosen]
     top = max(base, key=lambda b: (base[b], b))
     if top == "neutral":
         return [["neutral", round(neutral, 4)], *out]
